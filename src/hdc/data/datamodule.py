@@ -1,0 +1,153 @@
+"""A LightningDataModule that streams a Hugging Face dataset as bucketed HAN batches."""
+
+import hashlib
+import json
+import logging
+from pathlib import Path
+
+import lightning as L
+from tokenizers import Tokenizer
+from torch.utils.data import DataLoader
+
+from hdc.data.batching import BucketedBatches
+from hdc.data.source import LabelledSplit, label_names_of, load_streaming, local_candidates
+from hdc.data.vocab import DocumentEncoder, train_tokenizer
+
+log = logging.getLogger(__name__)
+
+
+class HFDataModule(L.LightningDataModule):
+    """Streams train/validation/test splits of `path` (a hub id, or a local folder or file).
+
+    Validation is the dataset's own `val_split` when it has one; otherwise a seeded `val_fraction`
+    of the training split, chosen by a hash of each text (so it is the same on every run and worker
+    and never overlaps the rest). `train_fraction` keeps a fixed share of the remaining training
+    documents, for quick runs. The tokenizer is trained on the training documents only and cached
+    under `cache_dir`, keyed by everything it depends on.
+    """
+
+    def __init__(
+        self,
+        path: str,
+        data_dir: str,
+        cache_dir: str,
+        name: str | None = None,
+        text_column: str = "text",
+        label_column: str = "label",
+        label_names: list[str] | None = None,
+        train_split: str = "train",
+        val_split: str | None = "validation",
+        test_split: str | None = "test",
+        val_fraction: float = 0.1,
+        train_fraction: float = 1.0,
+        split_seed: int = 0,
+        min_frequency: int = 6,
+        max_sentences: int = 60,
+        max_words: int = 80,
+        batch_size: int = 64,
+        bucket_size: int = 2048,
+        shuffle_buffer: int = 50_000,
+        shuffle_seed: int = 0,
+        num_workers: int = 0,
+    ):
+        super().__init__()
+        self.save_hyperparameters(logger=False)
+        self.splits = None
+        self.encoder: DocumentEncoder | None = None
+        self.label_names: list[str] = []
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.splits is not None:
+            return
+        hp = self.hparams
+        self.splits = load_streaming(hp.path, hp.data_dir, hp.name)
+        if hp.train_split not in self.splits:
+            raise KeyError(f"split {hp.train_split!r} not in {hp.path!r} (splits: {list(self.splits)})")
+        self.label_names = label_names_of(self.splits[hp.train_split], hp.label_column, hp.label_names)
+        self.encoder = DocumentEncoder(self._tokenizer(), hp.max_sentences, hp.max_words)
+
+    def _split(self, name: str, keep: tuple[float, float] = (0.0, 1.0)) -> LabelledSplit:
+        hp = self.hparams
+        return LabelledSplit(self.splits[name], hp.text_column, hp.label_column, self.label_names, keep, hp.split_seed)
+
+    @property
+    def _carves_validation(self) -> bool:
+        return self.hparams.val_split not in self.splits
+
+    def train_documents(self) -> LabelledSplit:
+        hp = self.hparams
+        low = hp.val_fraction if self._carves_validation else 0.0
+        return self._split(hp.train_split, (low, low + hp.train_fraction * (1.0 - low)))
+
+    def val_documents(self) -> LabelledSplit:
+        hp = self.hparams
+        if self._carves_validation:
+            return self._split(hp.train_split, (0.0, hp.val_fraction))
+        return self._split(hp.val_split)
+
+    def test_documents(self) -> LabelledSplit | None:
+        return self._split(self.hparams.test_split) if self.hparams.test_split in self.splits else None
+
+    def _tokenizer(self) -> Tokenizer:
+        hp = self.hparams
+        cache = Path(hp.cache_dir) / "tokenizers" / f"{self._tokenizer_key()}.json"
+        if cache.exists():
+            log.info(f"Tokenizer from cache {cache}")
+            return Tokenizer.from_file(str(cache))
+        log.info("Training the tokenizer on the training documents (cached for later runs)")
+        tokenizer = train_tokenizer((text for text, _ in self.train_documents()), hp.min_frequency)
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        tokenizer.save(str(cache))
+        return tokenizer
+
+    def _tokenizer_key(self) -> str:
+        """A digest of what the vocabulary depends on: the data (local files' sizes and times) and settings."""
+        hp = self.hparams
+        local = next((p for p in local_candidates(hp.path, hp.data_dir) if p.exists()), None)
+        files = (
+            sorted((str(f), f.stat().st_size, f.stat().st_mtime_ns) for f in local.rglob("*") if f.is_file())
+            if local and local.is_dir()
+            else []
+        )
+        if local and local.is_file():
+            files = [(str(local), local.stat().st_size, local.stat().st_mtime_ns)]
+        settings = {
+            k: hp[k]
+            for k in (
+                "path",
+                "name",
+                "text_column",
+                "train_split",
+                "val_split",
+                "val_fraction",
+                "train_fraction",
+                "split_seed",
+                "min_frequency",
+            )
+        }
+        payload = json.dumps({"settings": settings, "files": files, "version": 1}, sort_keys=True)
+        return hashlib.sha256(payload.encode()).hexdigest()[:16]
+
+    def _loader(self, documents, shuffle_seed: int | None) -> DataLoader:
+        hp = self.hparams
+        batches = BucketedBatches(documents, self.encoder, hp.batch_size, hp.bucket_size, shuffle_seed)
+        return DataLoader(batches, batch_size=None, num_workers=hp.num_workers)
+
+    def train_dataloader(self) -> DataLoader:
+        # Lightning reloads this every epoch (trainer.reload_dataloaders_every_n_epochs=1), so each
+        # epoch gets its own seeded order; a resumed run gets the order of the epoch it resumes.
+        epoch = self.trainer.current_epoch if self.trainer else 0
+        hp = self.hparams
+        documents = self.train_documents().shuffled(hp.shuffle_seed, hp.shuffle_buffer, epoch)
+        return self._loader(documents, shuffle_seed=hp.shuffle_seed + epoch)
+
+    def val_dataloader(self) -> DataLoader:
+        return self._loader(self.val_documents(), shuffle_seed=None)
+
+    def test_dataloader(self) -> DataLoader:
+        documents = self.test_documents()
+        if documents is None:
+            raise KeyError(
+                f"split {self.hparams.test_split!r} not in {self.hparams.path!r} (splits: {list(self.splits)})"
+            )
+        return self._loader(documents, shuffle_seed=None)

@@ -1,0 +1,118 @@
+"""Dataset reference -> streaming splits of (text, label id), with a seeded validation carve-out."""
+
+import copy
+import hashlib
+from collections.abc import Iterator
+from pathlib import Path
+
+import datasets
+
+# Single files are read by the builder their suffix names.
+_FILE_BUILDERS = {".parquet": "parquet", ".csv": "csv", ".json": "json", ".jsonl": "json"}
+
+
+class DatasetNotFound(RuntimeError):
+    pass
+
+
+def local_candidates(path: str, data_dir: str | Path) -> list[Path]:
+    """Where a reference is looked for on disk, in order: as given, then inside the project's data/."""
+    return [Path(path), Path(data_dir) / path]
+
+
+def load_streaming(path: str, data_dir: str | Path, name: str | None = None):
+    """Open every split of `path` for streaming: a local folder or file if one exists, else a hub id."""
+    local = next((p for p in local_candidates(path, data_dir) if p.exists()), None)
+    try:
+        if local is not None and local.is_file():
+            builder = _FILE_BUILDERS.get(local.suffix)
+            if builder is None:
+                raise DatasetNotFound(f"Unsupported data file {local}: use one of {sorted(_FILE_BUILDERS)}")
+            return datasets.load_dataset(builder, data_files={"train": str(local)}, streaming=True)
+        return datasets.load_dataset(str(local or path), name, streaming=True)
+    except (ConnectionError, FileNotFoundError, datasets.exceptions.DatasetNotFoundError) as error:
+        looked = ", ".join(str(p.resolve()) for p in local_candidates(path, data_dir))
+        raise DatasetNotFound(
+            f"Dataset {path!r} not found. Looked in: {looked}, and on the Hugging Face Hub ({error}). "
+            f"Place a copy (a folder as on the hub, or parquet/csv/json files) at "
+            f"{Path(data_dir) / path} or set data.path=/path/to/dataset."
+        ) from None
+
+
+def hash_fraction(text: str, seed: int) -> float:
+    """A uniform number in [0, 1) fixed by the text and the seed: the same on every run, process and worker.
+
+    Hashing content (not position) also keeps duplicated reviews on the same side of a split.
+    """
+    digest = hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=8, salt=seed.to_bytes(8, "little"))
+    return int.from_bytes(digest.digest(), "little") / 2**64
+
+
+class LabelledSplit:
+    """One split as a stream of (text, label id), checked as it goes.
+
+    `keep` = (low, high) keeps only documents whose hash_fraction falls in [low, high): that is how
+    validation is carved out of train (and how a quick run takes a fixed share of train).
+    """
+
+    def __init__(
+        self,
+        dataset: datasets.IterableDataset,
+        text_column: str,
+        label_column: str,
+        label_names: list[str],
+        keep: tuple[float, float] = (0.0, 1.0),
+        seed: int = 0,
+    ):
+        columns = dataset.column_names
+        if columns is not None:
+            for role, column in (("text", text_column), ("label", label_column)):
+                if column not in columns:
+                    raise KeyError(
+                        f"{role} column {column!r} not in the dataset (columns: {columns}); set data.{role}_column"
+                    )
+            dataset = dataset.select_columns([text_column, label_column])
+        self.dataset = dataset
+        self.text_column, self.label_column = text_column, label_column
+        self.label_ids = {name: i for i, name in enumerate(label_names)}
+        self.keep, self.seed = keep, seed
+
+    def shuffled(self, seed: int, buffer_size: int, epoch: int) -> "LabelledSplit":
+        """The same split in a seeded order that changes with the epoch (a shuffle buffer over the stream)."""
+        shuffled = copy.copy(self)
+        shuffled.dataset = self.dataset.shuffle(seed=seed, buffer_size=buffer_size)
+        shuffled.dataset.set_epoch(epoch)
+        return shuffled
+
+    def label_id(self, value) -> int:
+        if isinstance(value, str) and value in self.label_ids:
+            return self.label_ids[value]
+        if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < len(self.label_ids):
+            return value
+        raise ValueError(
+            f"Unknown label {value!r} in column {self.label_column!r}: expected one of "
+            f"{list(self.label_ids)} or an index 0..{len(self.label_ids) - 1}; check data.label_names"
+        )
+
+    def __iter__(self) -> Iterator[tuple[str, int]]:
+        low, high = self.keep
+        whole = self.keep == (0.0, 1.0)
+        for row in self.dataset:
+            if self.text_column not in row or self.label_column not in row:
+                raise KeyError(f"row lacks column {self.text_column!r} or {self.label_column!r}: {list(row)}")
+            text = row[self.text_column] or ""
+            if whole or low <= hash_fraction(text, self.seed) < high:
+                yield text, self.label_id(row[self.label_column])
+
+
+def label_names_of(dataset: datasets.IterableDataset, label_column: str, configured: list[str] | None) -> list[str]:
+    """Label names from config if given, else from the dataset's ClassLabel feature."""
+    if configured:
+        return list(configured)
+    feature = (dataset.features or {}).get(label_column)
+    if isinstance(feature, datasets.ClassLabel):
+        return list(feature.names)
+    raise ValueError(
+        f"Label column {label_column!r} has no class names in the dataset's features; "
+        f"set data.label_names=[name0,name1,...]"
+    )

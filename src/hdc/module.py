@@ -1,0 +1,102 @@
+"""The LightningModule: a HAN with its loss, metrics and optimizer, and the encoder that feeds it.
+
+A checkpoint carries everything needed to use the model again: the HAN's sizes (hyperparameters),
+the label names, and the tokenizer with its caps (saved under the "hdc" key by on_save_checkpoint).
+"""
+
+from collections.abc import Callable
+
+import lightning as L
+import torch
+import torch.nn.functional as F
+from tokenizers import Tokenizer
+from torchmetrics import MaxMetric, MetricCollection
+from torchmetrics.classification import MulticlassAccuracy, MulticlassF1Score
+
+from hdc.data.batching import Batch
+from hdc.data.vocab import DocumentEncoder
+from hdc.models.han import HAN
+
+
+class HANClassifier(L.LightningModule):
+    def __init__(
+        self,
+        vocab_size: int,
+        label_names: list[str],
+        embedding_dim: int = 200,
+        word_hidden_size: int = 50,
+        sentence_hidden_size: int = 50,
+        attention_size: int = 100,
+        optimizer: Callable[..., torch.optim.Optimizer] | None = None,
+        scheduler: Callable[..., torch.optim.lr_scheduler.LRScheduler] | None = None,
+        encoder: DocumentEncoder | None = None,
+    ):
+        super().__init__()
+        # Plain values only, so that checkpoints load with torch.load(weights_only=True).
+        self.save_hyperparameters(logger=False, ignore=["encoder", "optimizer", "scheduler"])
+        self.optimizer, self.scheduler = optimizer, scheduler
+        self.encoder = encoder
+        self.label_names = list(label_names)
+        self.net = HAN(
+            vocab_size, len(label_names), embedding_dim, word_hidden_size, sentence_hidden_size, attention_size
+        )
+        metrics = MetricCollection(
+            {
+                "acc": MulticlassAccuracy(len(label_names), average="micro"),
+                "f1": MulticlassF1Score(len(label_names), average="macro"),
+            }
+        )
+        self.train_metrics = metrics.clone(prefix="train/")
+        self.val_metrics = metrics.clone(prefix="val/")
+        self.test_metrics = metrics.clone(prefix="test/")
+        self.val_acc_best = MaxMetric()
+
+    def forward(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        return self.net(batch.word_ids, batch.word_counts, batch.sentence_counts)
+
+    def _step(self, batch: Batch, stage: str) -> torch.Tensor:
+        logits, _, _ = self(batch)
+        loss = F.cross_entropy(logits, batch.labels)
+        metrics = getattr(self, f"{stage}_metrics")
+        metrics.update(logits, batch.labels)
+        self.log(f"{stage}/loss", loss, on_step=stage == "train", on_epoch=True, prog_bar=True, batch_size=len(batch))
+        self.log_dict(metrics, on_step=False, on_epoch=True, prog_bar=True, batch_size=len(batch))
+        return loss
+
+    def training_step(self, batch: Batch, batch_idx: int) -> torch.Tensor:
+        return self._step(batch, "train")
+
+    def validation_step(self, batch: Batch, batch_idx: int) -> None:
+        self._step(batch, "val")
+
+    def test_step(self, batch: Batch, batch_idx: int) -> None:
+        self._step(batch, "test")
+
+    def on_validation_epoch_end(self) -> None:
+        if self.trainer.sanity_checking:
+            return
+        self.val_acc_best(self.val_metrics["acc"].compute())
+        self.log("val/acc_best", self.val_acc_best.compute(), prog_bar=True)
+
+    def configure_optimizers(self):
+        if self.optimizer is None:
+            raise ValueError("no optimizer configured: set model/optimizer (e.g. model/optimizer=adamw)")
+        optimizer = self.optimizer(params=self.parameters())
+        if self.scheduler is None:
+            return optimizer
+        scheduler = self.scheduler(optimizer=optimizer)
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "monitor": "val/acc"}}
+
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        if self.encoder is not None:
+            checkpoint["hdc"] = {
+                "tokenizer": self.encoder.tokenizer.to_str(),
+                "max_sentences": self.encoder.max_sentences,
+                "max_words": self.encoder.max_words,
+            }
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        saved = checkpoint.get("hdc")
+        if saved is not None:
+            tokenizer = Tokenizer.from_str(saved["tokenizer"])
+            self.encoder = DocumentEncoder(tokenizer, saved["max_sentences"], saved["max_words"])

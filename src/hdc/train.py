@@ -1,0 +1,62 @@
+"""`python train.py`: compose data, model, callbacks, loggers and trainer from config; fit, test, write metrics.json."""
+
+import json
+import logging
+from pathlib import Path
+
+import hydra
+import lightning as L
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+
+from hdc.loggers import instantiate_loggers
+from hdc.paths import CONFIG_DIR
+
+log = logging.getLogger(__name__)
+
+
+def train(cfg: DictConfig) -> dict[str, float]:
+    L.seed_everything(cfg.seed, workers=True)
+    output_dir = Path(cfg.paths.output_dir)
+
+    datamodule = instantiate(cfg.data)
+    datamodule.setup("fit")
+    datamodule.encoder.tokenizer.save(str(output_dir / "tokenizer.json"))
+    log.info(f"Vocabulary: {datamodule.encoder.tokenizer.get_vocab_size()} words; labels: {datamodule.label_names}")
+
+    model = instantiate(
+        cfg.model,
+        vocab_size=datamodule.encoder.tokenizer.get_vocab_size(),
+        label_names=datamodule.label_names,
+        encoder=datamodule.encoder,
+        _convert_="all",
+    )
+    callbacks = [instantiate(c) for c in (cfg.get("callbacks") or {}).values() if c is not None]
+    loggers = instantiate_loggers(cfg.get("logger"))
+    trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
+    for logger in loggers:
+        logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
+
+    trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
+    metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
+
+    if cfg.get("test") and datamodule.test_documents() is not None:
+        best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
+        if not best:
+            log.warning("No best checkpoint was saved: testing the current weights")
+        trainer.test(model, datamodule=datamodule, ckpt_path=best or None)
+        metrics.update({k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("test/")})
+
+    (output_dir / "metrics.json").write_text(json.dumps(dict(sorted(metrics.items())), indent=2) + "\n")
+    log.info(f"Metrics: {json.dumps(metrics, indent=1, sort_keys=True)}")
+    return metrics
+
+
+@hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name="train.yaml")
+def main(cfg: DictConfig) -> float | None:
+    metrics = train(cfg)
+    return metrics.get(cfg.get("optimized_metric", ""))  # what a hyperparameter sweep maximises
+
+
+if __name__ == "__main__":
+    main()

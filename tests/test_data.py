@@ -1,0 +1,138 @@
+import itertools
+
+import pytest
+import torch
+
+from hdc.data import datamodule as datamodule_module
+from hdc.data.batching import BucketedBatches, collate
+from hdc.data.datamodule import HFDataModule
+from hdc.data.source import DatasetNotFound, load_streaming
+
+
+def imdb(imdb_dir, tmp_path, **overrides) -> HFDataModule:
+    settings = dict(path=str(imdb_dir), data_dir=str(tmp_path), cache_dir=str(tmp_path / "cache"), num_workers=0)
+    dm = HFDataModule(**{**settings, **overrides})
+    dm.setup()
+    return dm
+
+
+@pytest.fixture(scope="module")
+def imdb_module(imdb_dir, tmp_path_factory):
+    return imdb(imdb_dir, tmp_path_factory.mktemp("imdb"))
+
+
+def test_validation_is_a_disjoint_deterministic_tenth_of_train(imdb_module):
+    train = [text for text, _ in imdb_module.train_documents()]
+    val = [text for text, _ in imdb_module.val_documents()]
+    assert len(train) + len(val) == 25_000
+    assert 2_300 <= len(val) <= 2_700
+    assert not set(train) & set(val)
+    assert val == [text for text, _ in imdb_module.val_documents()]  # same on every pass
+    labels = [label for _, label in imdb_module.val_documents()]
+    assert 0.4 < sum(labels) / len(labels) < 0.6  # a fair sample, although the file is sorted by label
+
+
+def test_validation_batches_are_the_same_with_a_worker(imdb_module):
+    def labels(num_workers):
+        imdb_module.hparams.num_workers = num_workers
+        return torch.cat([b.labels for b in itertools.islice(imdb_module.val_dataloader(), 5)])
+
+    assert torch.equal(labels(0), labels(1))
+    imdb_module.hparams.num_workers = 0
+
+
+def test_training_stream_yields_every_document_once_shuffled_per_epoch(imdb_dir, tmp_path):
+    dm = imdb(imdb_dir, tmp_path, train_fraction=0.1, batch_size=32, bucket_size=256)
+    expected = sorted(label for _, label in dm.train_documents())
+
+    def epoch(number):
+        dm.trainer = type("FakeTrainer", (), {"current_epoch": number})()
+        return list(dm.train_dataloader())
+
+    first, again, second = epoch(0), epoch(0), epoch(1)
+    assert sorted(torch.cat([b.labels for b in first]).tolist()) == expected
+    assert 0.3 < sum(expected) / len(expected) < 0.7
+    assert all(torch.equal(a.word_ids, b.word_ids) for a, b in zip(first, again, strict=True))  # seeded
+    assert not torch.equal(first[0].word_ids, second[0].word_ids)  # a new order each epoch
+    # first batches already mix both classes (the file is sorted by label)
+    assert 0 < torch.cat([b.labels for b in first[:4]]).float().mean() < 1
+
+
+def test_bucketing_keeps_padding_small(imdb_module):
+    documents = list(itertools.islice(imdb_module.train_documents(), 1024))
+
+    def sentence_padding(bucket_size):
+        batches = list(BucketedBatches(documents, imdb_module.encoder, 64, bucket_size))
+        return 1 - sum(b.sentence_counts.sum() for b in batches) / sum(
+            len(b) * b.sentence_counts.max() for b in batches
+        )
+
+    assert sentence_padding(1024) < 0.2 < 0.5 < sentence_padding(64)  # 64: each batch alone, no bucketing
+
+
+def test_collate_lays_sentences_out_flat():
+    batch = collate([[[5, 6], [7]], [[8, 9, 10]]], [1, 0])
+    assert batch.word_ids.tolist() == [[5, 6, 0], [7, 0, 0], [8, 9, 10]]
+    assert batch.word_counts.tolist() == [2, 1, 3]
+    assert batch.sentence_counts.tolist() == [2, 1]
+    assert batch.labels.tolist() == [1, 0]
+    assert batch.padding_fraction == pytest.approx(3 / 9)
+
+
+def test_tokenizer_is_cached(imdb_dir, tmp_path, monkeypatch):
+    first = imdb(imdb_dir, tmp_path, train_fraction=0.05)
+    monkeypatch.setattr(datamodule_module, "train_tokenizer", lambda *a, **k: pytest.fail("retrained"))
+    second = imdb(imdb_dir, tmp_path, train_fraction=0.05)
+    assert first.encoder.tokenizer.get_vocab() == second.encoder.tokenizer.get_vocab()
+    with pytest.raises(pytest.fail.Exception):
+        imdb(imdb_dir, tmp_path, train_fraction=0.05, min_frequency=2)  # other settings: a new tokenizer
+
+
+def write_csv(tmp_path, rows: str):
+    path = tmp_path / "reviews.csv"
+    path.write_text("review,sentiment\n" + rows)
+    return path
+
+
+def test_local_csv_with_string_labels_from_config(tmp_path):
+    path = write_csv(tmp_path, "Great fun.,good\nDull.,bad\n" * 20)
+    dm = HFDataModule(
+        str(path),
+        str(tmp_path),
+        str(tmp_path / "cache"),
+        text_column="review",
+        label_column="sentiment",
+        label_names=["bad", "good"],
+        min_frequency=1,
+    )
+    dm.setup()
+    assert [label for _, label in itertools.islice(dm.train_documents(), 20)].count(1) > 0
+    assert dm.label_names == ["bad", "good"]
+
+
+def test_unknown_label_is_a_clear_error(tmp_path):
+    path = write_csv(tmp_path, "Great fun.,good\nOdd.,meh\n")
+    dm = HFDataModule(
+        str(path),
+        str(tmp_path),
+        str(tmp_path / "cache"),
+        text_column="review",
+        label_column="sentiment",
+        label_names=["bad", "good"],
+        val_fraction=0.0,
+    )
+    with pytest.raises(ValueError, match="Unknown label 'meh' in column 'sentiment'"):
+        dm.setup()
+
+
+def test_missing_column_is_a_clear_error(imdb_dir, tmp_path):
+    with pytest.raises(KeyError, match="text column 'review' not in the dataset"):
+        imdb(imdb_dir, tmp_path, text_column="review")
+    with pytest.raises(ValueError, match="Label column 'stars' has no class names"):
+        imdb(imdb_dir, tmp_path, label_column="stars")
+
+
+def test_dataset_found_nowhere_says_where_it_looked(tmp_path, monkeypatch):
+    monkeypatch.setattr("huggingface_hub.constants.HF_HUB_OFFLINE", True)
+    with pytest.raises(DatasetNotFound, match=r"(?s)not found. Looked in: .*nobody/nothing.*data.path="):
+        load_streaming("nobody/nothing", tmp_path)

@@ -1,0 +1,85 @@
+import torch
+
+from hdc.data.batching import collate
+from hdc.models.han import HAN
+
+VOCAB = 50
+
+
+def random_documents(generator: torch.Generator, count: int) -> list[list[list[int]]]:
+    def randint(low, high):
+        return int(torch.randint(low, high, (1,), generator=generator))
+
+    return [
+        [torch.randint(1, VOCAB, (randint(1, 12),), generator=generator).tolist() for _ in range(randint(1, 7))]
+        for _ in range(count)
+    ]
+
+
+def run(model, documents):
+    batch = collate(documents, [0] * len(documents))
+    return model(batch.word_ids, batch.word_counts, batch.sentence_counts)
+
+
+def make_model() -> HAN:
+    torch.manual_seed(0)
+    return HAN(
+        VOCAB, num_classes=3, embedding_dim=16, word_hidden_size=8, sentence_hidden_size=8, attention_size=10
+    ).eval()
+
+
+def test_shapes():
+    documents = random_documents(torch.Generator().manual_seed(1), 5)
+    logits, word_weights, sentence_weights = run(make_model(), documents)
+    sentences = sum(len(d) for d in documents)
+    assert logits.shape == (5, 3)
+    assert word_weights.shape == (sentences, max(len(s) for d in documents for s in d))
+    assert sentence_weights.shape == (5, max(len(d) for d in documents))
+
+
+def test_padding_does_not_change_any_output():
+    """Each document alone (no padding) gives the same logits and attention as inside a padded batch."""
+    model = make_model()
+    documents = random_documents(torch.Generator().manual_seed(2), 8)
+    with torch.no_grad():
+        batch_logits, batch_words, batch_sentences = run(model, documents)
+        first_sentence = 0
+        for i, document in enumerate(documents):
+            logits, words, sentences = run(model, [document])
+            torch.testing.assert_close(batch_logits[i], logits[0], atol=1e-6, rtol=0)
+            torch.testing.assert_close(batch_sentences[i, : len(document)], sentences[0], atol=1e-6, rtol=0)
+            rows = batch_words[first_sentence : first_sentence + len(document)]
+            torch.testing.assert_close(rows[:, : words.size(1)], words, atol=1e-6, rtol=0)
+            first_sentence += len(document)
+
+
+def test_extra_padding_columns_change_nothing():
+    model = make_model()
+    batch = collate(random_documents(torch.Generator().manual_seed(3), 4), [0] * 4)
+    padded_ids = torch.nn.functional.pad(batch.word_ids, (0, 7))  # 7 more PAD columns
+    with torch.no_grad():
+        logits, _, _ = model(batch.word_ids, batch.word_counts, batch.sentence_counts)
+        padded_logits, _, _ = model(padded_ids, batch.word_counts, batch.sentence_counts)
+    torch.testing.assert_close(logits, padded_logits, atol=1e-6, rtol=0)
+
+
+def test_attention_sums_to_one_over_real_tokens_and_is_zero_on_padding():
+    documents = random_documents(torch.Generator().manual_seed(4), 6)
+    batch = collate(documents, [0] * 6)
+    with torch.no_grad():
+        _, word_weights, sentence_weights = make_model()(batch.word_ids, batch.word_counts, batch.sentence_counts)
+    word_real = torch.arange(word_weights.size(1)) < batch.word_counts[:, None]
+    sentence_real = torch.arange(sentence_weights.size(1)) < batch.sentence_counts[:, None]
+    assert torch.all(word_weights[~word_real] == 0) and torch.all(sentence_weights[~sentence_real] == 0)
+    torch.testing.assert_close(word_weights.sum(1), torch.ones(len(word_weights)))
+    torch.testing.assert_close(sentence_weights.sum(1), torch.ones(len(sentence_weights)))
+    assert torch.all(word_weights[word_real] > 0)
+
+
+def test_gradients_are_finite_and_reach_the_embedding():
+    model = make_model().train()
+    logits, _, _ = run(model, random_documents(torch.Generator().manual_seed(5), 4))
+    logits.sum().backward()
+    assert all(torch.isfinite(p.grad).all() for p in model.parameters() if p.grad is not None)
+    assert model.embedding.weight.grad.abs().sum() > 0
+    assert torch.all(model.embedding.weight.grad[0] == 0)  # the PAD row never learns

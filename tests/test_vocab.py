@@ -1,0 +1,27 @@
+from hdc.data.vocab import PAD_ID, UNK_ID, DocumentEncoder, train_tokenizer
+
+
+def test_vocabulary_keeps_words_seen_more_than_five_times():
+    texts = ["often " * 6 + "rare " * 5 + "Often"]
+    tokenizer = train_tokenizer(texts, min_frequency=6)
+    vocab = tokenizer.get_vocab()
+    assert vocab["[PAD]"] == PAD_ID and vocab["[UNK]"] == UNK_ID
+    assert "often" in vocab  # lower-cased: "Often" counts too
+    assert "rare" not in vocab
+    assert tokenizer.encode("OFTEN rare").ids == [vocab["often"], UNK_ID]
+
+
+def test_encoder_wraps_long_sentences_and_caps_documents():
+    tokenizer = train_tokenizer(["w " * 10], min_frequency=1)
+    encoder = DocumentEncoder(tokenizer, max_sentences=3, max_words=4)
+    w = tokenizer.token_to_id("w")
+    # one 10-word sentence without punctuation wraps into 4 + 4 + 2 words
+    assert encoder.encode(["w " * 10]) == [[[w] * 4, [w] * 4, [w] * 2]]
+    # a 50,000-word document is bounded by the caps
+    assert encoder.encode(["w " * 50_000]) == [[[w] * 4] * 3]
+
+
+def test_documents_without_words_become_one_unknown_sentence():
+    tokenizer = train_tokenizer(["word"], min_frequency=1)
+    encoder = DocumentEncoder(tokenizer, max_sentences=5, max_words=5)
+    assert encoder.encode(["", "  <br /> ", "word"]) == [[[UNK_ID]], [[UNK_ID]], [[tokenizer.token_to_id("word")]]]

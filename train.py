@@ -1,0 +1,6 @@
+"""Train a HAN: `python train.py experiment=imdb`. See configs/train.yaml for the options."""
+
+from hdc.train import main
+
+if __name__ == "__main__":
+    main()

@@ -25,3 +25,10 @@ def test_documents_without_words_become_one_unknown_sentence():
     tokenizer = train_tokenizer(["word"], min_frequency=1)
     encoder = DocumentEncoder(tokenizer, max_sentences=5, max_words=5)
     assert encoder.encode(["", "  <br /> ", "word"]) == [[[UNK_ID]], [[UNK_ID]], [[tokenizer.token_to_id("word")]]]
+
+
+def test_each_document_keeps_its_own_sentences_when_an_earlier_one_is_capped():
+    tokenizer = train_tokenizer(["a. b. c. d."], min_frequency=1)
+    encoder = DocumentEncoder(tokenizer, max_sentences=1, max_words=5)
+    a, d, stop = (tokenizer.token_to_id(w) for w in "ad.")
+    assert encoder.encode(["a. b. c.", "d."]) == [[[a, stop]], [[d, stop]]]

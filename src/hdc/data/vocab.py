@@ -1,7 +1,7 @@
 """Words -> ids: a Hugging Face `tokenizers` word-level vocabulary, and the document encoder built on it."""
 
 from collections.abc import Iterable
-from itertools import chain
+from itertools import accumulate, chain, pairwise
 
 from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, trainers
 
@@ -45,12 +45,12 @@ class DocumentEncoder:
     def encode(self, texts: list[str]) -> list[Document]:
         sentences = [self.split(text) for text in texts]
         flat = self.tokenizer.encode_batch_fast(list(chain.from_iterable(sentences)), add_special_tokens=False)
-        ids = iter(flat)
-        return [self._fit(next(ids).ids for _ in doc) for doc in sentences]
+        starts = list(accumulate(map(len, sentences), initial=0))
+        return [self._fit(flat[start:end]) for start, end in pairwise(starts)]
 
-    def _fit(self, sentences: Iterable[list[int]]) -> Document:
+    def _fit(self, sentences: list) -> Document:
         fitted: Document = []
-        for words in sentences:
+        for words in (sentence.ids for sentence in sentences):
             for start in range(0, len(words), self.max_words):
                 if len(fitted) == self.max_sentences:
                     return fitted

@@ -1,0 +1,43 @@
+# make train: set up and train on IMDB; make test: the test suite. See README.md.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+# The CPU build of torch that this machine's pip finds on disk; a GPU machine gets a CUDA build of the same release.
+TORCH ?= torch==2.13.0
+# A local copy of IMDB laid out like the hub's stanfordnlp/imdb (placed under data/ by `make data`).
+IMDB_DIR ?= $(firstword $(HDC_IMDB_DIR) $(wildcard ../shared/data/imdb))
+ARGS ?=
+
+.PHONY: install data train test format lint clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+install: $(BIN)/python
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q "$(TORCH)"
+	$(BIN)/pip install -q -e ".[dev]"
+
+data:
+	@if [ -n "$(IMDB_DIR)" ]; then \
+		mkdir -p data/stanfordnlp && ln -sfn "$(abspath $(IMDB_DIR))" data/stanfordnlp/imdb && \
+		echo "data/stanfordnlp/imdb -> $(abspath $(IMDB_DIR))"; \
+	else echo "No local IMDB copy: stanfordnlp/imdb will be streamed from the Hugging Face Hub"; fi
+
+train: install data
+	$(BIN)/python train.py experiment=imdb $(ARGS)
+
+test:
+	HDC_IMDB_DIR="$(IMDB_DIR)" $(BIN)/python -m pytest $(ARGS)
+
+format:
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+lint:
+	$(BIN)/ruff format --check .
+	$(BIN)/ruff check .
+
+clean:
+	rm -rf logs data/cache .pytest_cache .ruff_cache
+	find . -name __pycache__ -prune -exec rm -rf {} +

@@ -1,0 +1,91 @@
+"""train.py end to end through Hydra, as a user runs it (on real IMDB documents)."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from hdc.data.batching import collate
+from hdc.module import HANClassifier
+from tests.conftest import ROOT
+
+
+@pytest.fixture(scope="session")
+def data(imdb_dir, tmp_path_factory) -> list[str]:
+    """Overrides that read real IMDB and share one tokenizer cache across these tests."""
+    return [f"data.path={imdb_dir}", f"paths.cache_dir={tmp_path_factory.mktemp('cache')}"]
+
+
+def train(run_dir, data, *overrides, check=True) -> subprocess.CompletedProcess:
+    command = [
+        sys.executable,
+        "train.py",
+        "experiment=imdb",
+        "debug=fast",
+        *data,
+        f"hydra.run.dir={run_dir}",
+        *overrides,
+    ]
+    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
+    if check and result.returncode != 0:
+        pytest.fail(f"train.py failed:\n{result.stderr[-3000:]}")
+    return result
+
+
+def metrics(run_dir) -> dict:
+    return json.loads((run_dir / "metrics.json").read_text())
+
+
+@pytest.fixture(scope="module")
+def debug_run(tmp_path_factory, data):
+    run_dir = tmp_path_factory.mktemp("debug_run")
+    train(run_dir, data)
+    return run_dir
+
+
+def test_debug_run_writes_checkpoints_metrics_tokenizer_and_config(debug_run):
+    for path in ("checkpoints/last.ckpt", "tokenizer.json", ".hydra/config.yaml", "csv/metrics.csv"):
+        assert (debug_run / path).is_file(), path
+    assert list((debug_run / "checkpoints").glob("epoch_*.ckpt"))
+    values = metrics(debug_run)
+    for name in ("val/acc", "val/acc_best", "val/f1", "test/acc", "test/f1", "test/loss", "train/loss"):
+        assert 0 <= values[name] < 10, name
+    assert values["val/acc_best"] == values["val/acc"]  # one epoch
+
+
+def test_a_checkpoint_alone_rebuilds_model_tokenizer_and_labels(debug_run):
+    path = debug_run / "checkpoints" / "last.ckpt"
+    torch.load(path, weights_only=True)  # plain data: loads without trusting pickled code
+    model = HANClassifier.load_from_checkpoint(path, map_location="cpu").eval()
+    assert model.label_names == ["neg", "pos"]
+    saved_vocab = json.loads((debug_run / "tokenizer.json").read_text())["model"]["vocab"]
+    assert model.encoder.tokenizer.get_vocab() == saved_vocab
+    assert (model.encoder.max_sentences, model.encoder.max_words) == (8, 20)  # the debug caps
+    with torch.no_grad():
+        logits, _, _ = model.net(*_encode(model, ["A wonderful film. I loved it.", ""]))
+    assert logits.shape == (2, 2) and torch.isfinite(logits).all()
+
+
+def _encode(model, texts):
+    batch = collate(model.encoder.encode(texts), [0] * len(texts))
+    return batch.word_ids, batch.word_counts, batch.sentence_counts
+
+
+def test_same_seed_gives_the_same_metrics(debug_run, tmp_path, data):
+    train(tmp_path, data)
+    assert metrics(tmp_path) == metrics(debug_run)
+
+
+def test_resume_continues_from_the_last_checkpoint(debug_run, tmp_path, data):
+    train(tmp_path, data, f"ckpt_path={debug_run}/checkpoints/last.ckpt", "trainer.max_epochs=2")
+    resumed = torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=True)
+    assert resumed["epoch"] == 1 and resumed["global_step"] == 10  # 5 batches in each of 2 epochs
+    assert "val/acc_best" in metrics(tmp_path)
+
+
+def test_config_typo_is_a_clear_error(tmp_path, data):
+    result = train(tmp_path, data, "data.max_sentense=10", check=False)
+    assert result.returncode != 0
+    assert "data.max_sentense" in result.stderr and "Traceback" not in result.stderr

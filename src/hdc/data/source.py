@@ -20,9 +20,22 @@ def local_candidates(path: str, data_dir: str | Path) -> list[Path]:
     return [Path(path), Path(data_dir) / path]
 
 
+def find_local(path: str, data_dir: str | Path) -> Path | None:
+    return next((p for p in local_candidates(path, data_dir) if p.exists()), None)
+
+
+def local_fingerprint(path: str, data_dir: str | Path) -> list[tuple[str, int, int]]:
+    """Names, sizes and modification times of a local copy's files: they change when its data does."""
+    local = find_local(path, data_dir)
+    if local is None:
+        return []
+    files = [local] if local.is_file() else sorted(f for f in local.rglob("*") if f.is_file())
+    return [(str(f), f.stat().st_size, f.stat().st_mtime_ns) for f in files]
+
+
 def load_streaming(path: str, data_dir: str | Path, name: str | None = None):
     """Open every split of `path` for streaming: a local folder or file if one exists, else a hub id."""
-    local = next((p for p in local_candidates(path, data_dir) if p.exists()), None)
+    local = find_local(path, data_dir)
     try:
         if local is not None and local.is_file():
             builder = _FILE_BUILDERS.get(local.suffix)

@@ -2,11 +2,15 @@ import itertools
 
 import pytest
 import torch
+from omegaconf import OmegaConf
 
 from hdc.data import datamodule as datamodule_module
 from hdc.data.batching import BucketedBatches, collate
 from hdc.data.datamodule import HFDataModule
 from hdc.data.source import DatasetNotFound, load_streaming
+from hdc.data.vocab import DocumentEncoder
+from hdc.errors import DataError
+from tests.conftest import ROOT
 
 
 def imdb(imdb_dir, tmp_path, **overrides) -> HFDataModule:
@@ -121,14 +125,14 @@ def test_unknown_label_is_a_clear_error(tmp_path):
         label_names=["bad", "good"],
         val_fraction=0.0,
     )
-    with pytest.raises(ValueError, match="Unknown label 'meh' in column 'sentiment'"):
+    with pytest.raises(DataError, match="Unknown label 'meh' in column 'sentiment'"):
         dm.setup()
 
 
 def test_missing_column_is_a_clear_error(imdb_dir, tmp_path):
-    with pytest.raises(KeyError, match="text column 'review' not in the dataset"):
+    with pytest.raises(DataError, match="text column 'review' not in the dataset"):
         imdb(imdb_dir, tmp_path, text_column="review")
-    with pytest.raises(ValueError, match="Label column 'stars' has no class names"):
+    with pytest.raises(DataError, match="Label column 'stars' has no class names"):
         imdb(imdb_dir, tmp_path, label_column="stars")
 
 
@@ -136,3 +140,15 @@ def test_dataset_found_nowhere_says_where_it_looked(tmp_path, monkeypatch):
     monkeypatch.setattr("huggingface_hub.constants.HF_HUB_OFFLINE", True)
     with pytest.raises(DatasetNotFound, match=r"(?s)not found. Looked in: .*nobody/nothing.*data.path="):
         load_streaming("nobody/nothing", tmp_path)
+
+
+def test_default_caps_keep_99_percent_of_imdb_words(imdb_module):
+    config = OmegaConf.load(ROOT / "configs" / "data" / "imdb.yaml")
+    texts = [text for text, _ in imdb_module.train_documents()]
+    capped = DocumentEncoder(imdb_module.encoder.tokenizer, config.max_sentences, config.max_words)
+    uncapped = DocumentEncoder(imdb_module.encoder.tokenizer, 10**9, 10**9)
+
+    def words(encoder):
+        return sum(len(sentence) for document in encoder.encode(texts) for sentence in document)
+
+    assert words(capped) / words(uncapped) >= 0.99  # measured: 0.9956 at 60 x 80

@@ -100,3 +100,16 @@ def test_learns_sentiment_from_a_few_thousand_real_reviews(tmp_path, data):
     overrides = ["data.train_fraction=0.2", "data.max_sentences=20", "data.max_words=40", "trainer.max_epochs=2"]
     train(tmp_path, data, *overrides, "test=false", debug=None)
     assert metrics(tmp_path)["val/acc_best"] >= 0.80
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("data.text_column=review", "text column 'review' not in the dataset"),
+        ("ckpt_path=missing.ckpt", "ckpt_path=missing.ckpt: no such checkpoint file"),
+    ],
+)
+def test_bad_input_is_one_clear_line(tmp_path, data, override, message):
+    result = train(tmp_path, data, override, check=False)
+    assert result.returncode == 1
+    assert message in result.stdout + result.stderr and "Traceback" not in result.stderr

@@ -2,6 +2,7 @@
 
 import json
 import logging
+import sys
 from pathlib import Path
 
 import hydra
@@ -9,6 +10,7 @@ import lightning as L
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
+from hdc.errors import HdcError
 from hdc.loggers import instantiate_loggers
 from hdc.paths import CONFIG_DIR
 
@@ -16,6 +18,8 @@ log = logging.getLogger(__name__)
 
 
 def train(cfg: DictConfig) -> dict[str, float]:
+    if cfg.get("ckpt_path") and not Path(cfg.ckpt_path).is_file():
+        raise HdcError(f"ckpt_path={cfg.ckpt_path}: no such checkpoint file")
     L.seed_everything(cfg.seed, workers=True)
     output_dir = Path(cfg.paths.output_dir)
 
@@ -54,7 +58,11 @@ def train(cfg: DictConfig) -> dict[str, float]:
 
 @hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name="train.yaml")
 def main(cfg: DictConfig) -> float | None:
-    metrics = train(cfg)
+    try:
+        metrics = train(cfg)
+    except HdcError as error:
+        log.error(error)
+        sys.exit(1)
     return metrics.get(cfg.get("optimized_metric", ""))  # what a hyperparameter sweep maximises
 
 

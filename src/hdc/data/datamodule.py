@@ -13,6 +13,7 @@ from torch.utils.data import DataLoader
 from hdc.data.batching import BucketedBatches
 from hdc.data.source import LabelledSplit, label_names_of, load_streaming, local_fingerprint
 from hdc.data.vocab import DocumentEncoder, train_tokenizer
+from hdc.errors import DataError
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +64,7 @@ class HFDataModule(L.LightningDataModule):
         hp = self.hparams
         self.splits = load_streaming(hp.path, hp.data_dir, hp.name)
         if hp.train_split not in self.splits:
-            raise KeyError(f"split {hp.train_split!r} not in {hp.path!r} (splits: {list(self.splits)})")
+            raise DataError(f"split {hp.train_split!r} not in {hp.path!r} (splits: {list(self.splits)})")
         self.label_names = label_names_of(self.splits[hp.train_split], hp.label_column, hp.label_names)
         self.encoder = DocumentEncoder(self._tokenizer(), hp.max_sentences, hp.max_words)
 
@@ -134,7 +135,7 @@ class HFDataModule(L.LightningDataModule):
     def test_dataloader(self) -> DataLoader:
         documents = self.test_documents()
         if documents is None:
-            raise KeyError(
+            raise DataError(
                 f"split {self.hparams.test_split!r} not in {self.hparams.path!r} (splits: {list(self.splits)})"
             )
         return self._loader(documents, shuffle_seed=None)

@@ -7,11 +7,13 @@ from pathlib import Path
 
 import datasets
 
+from hdc.errors import DataError
+
 # Single files are read by the builder their suffix names.
 _FILE_BUILDERS = {".parquet": "parquet", ".csv": "csv", ".json": "json", ".jsonl": "json"}
 
 
-class DatasetNotFound(RuntimeError):
+class DatasetNotFound(DataError):
     pass
 
 
@@ -81,7 +83,7 @@ class LabelledSplit:
         if columns is not None:
             for role, column in (("text", text_column), ("label", label_column)):
                 if column not in columns:
-                    raise KeyError(
+                    raise DataError(
                         f"{role} column {column!r} not in the dataset (columns: {columns}); set data.{role}_column"
                     )
             dataset = dataset.select_columns([text_column, label_column])
@@ -102,7 +104,7 @@ class LabelledSplit:
             return self.label_ids[value]
         if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < len(self.label_ids):
             return value
-        raise ValueError(
+        raise DataError(
             f"Unknown label {value!r} in column {self.label_column!r}: expected one of "
             f"{list(self.label_ids)} or an index 0..{len(self.label_ids) - 1}; check data.label_names"
         )
@@ -112,7 +114,7 @@ class LabelledSplit:
         whole = self.keep == (0.0, 1.0)
         for row in self.dataset:
             if self.text_column not in row or self.label_column not in row:
-                raise KeyError(f"row lacks column {self.text_column!r} or {self.label_column!r}: {list(row)}")
+                raise DataError(f"row lacks column {self.text_column!r} or {self.label_column!r}: {list(row)}")
             text = row[self.text_column] or ""
             if whole or low <= hash_fraction(text, self.seed) < high:
                 yield text, self.label_id(row[self.label_column])
@@ -125,7 +127,7 @@ def label_names_of(dataset: datasets.IterableDataset, label_column: str, configu
     feature = (dataset.features or {}).get(label_column)
     if isinstance(feature, datasets.ClassLabel):
         return list(feature.names)
-    raise ValueError(
+    raise DataError(
         f"Label column {label_column!r} has no class names in the dataset's features; "
         f"set data.label_names=[name0,name1,...]"
     )

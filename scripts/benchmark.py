@@ -1,11 +1,13 @@
 """Throughput of the data pipeline, training and inference, with the same Hydra overrides as train.py.
 
-    python scripts/benchmark.py [experiment=imdb] [data.max_sentences=15 ...] [--out bench.json]
+    python scripts/benchmark.py [data.max_sentences=15 data.max_words=20 ...] [--out bench.json]
 
-Measured on real batches from the training split after warm-up, repeated; reports the median and
-the spread (min-max) of each repeat. Training is a full step (forward, backward, optimizer step)
-on batches prepared beforehand, so that it measures the model alone; the data pipeline is timed
-separately, from raw text to batches, in this process.
+Everything runs on real IMDB batches after warm-up and is repeated; each figure is the median of the
+repeats, with min and max beside it. Training is a full step (forward, backward, optimizer step) on
+batches prepared beforehand, so that it measures the model alone; the data pipeline is timed on its
+own, from raw text to batches; `data_wait_fraction` is the share of a real training loop (with the
+configured data loader workers) spent waiting for the next batch. On CUDA the model is also timed
+under bf16 autocast.
 """
 
 import argparse
@@ -17,32 +19,38 @@ import statistics
 import sys
 import time
 
+import lightning
 import torch
 from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
+from hdc.data.batching import BucketedBatches
 from hdc.paths import CONFIG_DIR
 
 
-def rate(work, documents: int, repeats: int) -> list[float]:
+def repeat(work, repeats: int) -> list[float]:
+    """Documents per second of `work()` (which returns how many documents it handled), per repeat."""
     rates = []
     for _ in range(repeats):
         start = time.perf_counter()
-        work()
+        documents = work()
+        if torch.cuda.is_available():
+            torch.cuda.synchronize()
         rates.append(documents / (time.perf_counter() - start))
     return rates
 
 
-def summary(values: list[float]) -> dict:
-    return {"median": statistics.median(values), "min": min(values), "max": max(values)}
+def spread(rates: list[float]) -> dict[str, float]:
+    return {"median": statistics.median(rates), "min": min(rates), "max": max(rates)}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("overrides", nargs="*", help="Hydra overrides, as for train.py")
-    parser.add_argument("--batches", type=int, default=20, help="batches per repeat")
+    parser.add_argument("--batches", type=int, default=20, help="batches per model repeat")
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--out", help="write the results to this JSON file")
     args = parser.parse_args()
 
@@ -50,82 +58,105 @@ def main() -> None:
         cfg = compose("train.yaml", overrides=["experiment=imdb", *args.overrides])
     torch.manual_seed(cfg.seed)
     start = time.perf_counter()
-    datamodule = instantiate(cfg.data, num_workers=0)
+    datamodule = instantiate(cfg.data)
     datamodule.setup("fit")
     setup_s = time.perf_counter() - start
 
-    # One stream for everything: the first bucket pays for filling the shuffle buffer (warm-up),
-    # each data repeat then reads one whole bucket, from raw text to batches.
-    stream = iter(datamodule.train_dataloader())
+    # Data: one in-process stream; the first bucket pays for filling the shuffle buffer (warm-up),
+    # then each repeat reads one whole bucket from raw text to batches.
     per_bucket = cfg.data.bucket_size // cfg.data.batch_size
+    train_documents = datamodule.train_documents()
+    stream = iter(BucketedBatches(train_documents, datamodule.encoder, cfg.data.batch_size, cfg.data.bucket_size, 0))
     batches = list(itertools.islice(stream, per_bucket))[: args.batches]
-    documents = sum(len(b) for b in batches)
-
-    data_rates = []
-    for _ in range(args.repeats):
-        start = time.perf_counter()
-        read = sum(len(b) for b in itertools.islice(stream, per_bucket))
-        data_rates.append(read / (time.perf_counter() - start))
+    results = {"data": repeat(lambda: sum(len(b) for b in itertools.islice(stream, per_bucket)), args.repeats)}
 
     model = instantiate(
         cfg.model, vocab_size=datamodule.encoder.tokenizer.get_vocab_size(), label_names=datamodule.label_names
     )
+    net = model.net.to(args.device)
     optimizer = model.configure_optimizers()
     optimizer = optimizer["optimizer"] if isinstance(optimizer, dict) else optimizer
-    net = model.net
+    batches = [batch.to(args.device) for batch in batches]
+    documents = sum(len(b) for b in batches)
 
-    def train_steps():
-        for b in batches:
-            logits, _, _ = net(b.word_ids, b.word_counts, b.sentence_counts)
-            optimizer.zero_grad(set_to_none=True)
-            torch.nn.functional.cross_entropy(logits, b.labels).backward()
-            optimizer.step()
+    def step(batch) -> None:
+        logits, _, _ = net(batch.word_ids, batch.word_counts, batch.sentence_counts)
+        optimizer.zero_grad(set_to_none=True)
+        torch.nn.functional.cross_entropy(logits.float(), batch.labels).backward()
+        optimizer.step()
+
+    def train() -> int:
+        for batch in batches:
+            step(batch)
+        return documents
 
     @torch.no_grad()
-    def infer():
-        for b in batches:
-            net(b.word_ids, b.word_counts, b.sentence_counts)
+    def infer() -> int:
+        for batch in batches:
+            net(batch.word_ids, batch.word_counts, batch.sentence_counts)
+        return documents
 
+    precisions = ["fp32"] + (["bf16"] if args.device.startswith("cuda") else [])
+    for precision in precisions:
+        with torch.autocast(args.device.split(":")[0], torch.bfloat16, enabled=precision == "bf16"):
+            suffix = "" if precision == "fp32" else "_bf16"
+            net.train()
+            train()  # warm-up
+            results[f"train{suffix}"] = repeat(train, args.repeats)
+            net.eval()
+            infer()
+            results[f"infer{suffix}"] = repeat(infer, args.repeats)
+
+    # A real training loop over the configured data loader: how long does the step wait for data?
     net.train()
-    train_steps()  # warm-up
-    train_rates = rate(train_steps, documents, args.repeats)
-    net.eval()
-    infer()
-    infer_rates = rate(infer, documents, args.repeats)
+    loader = iter(datamodule.train_dataloader())
+    next(loader)  # fills the shuffle buffer
+    waited = total = 0.0
+    for _ in range(args.batches * args.repeats):
+        start = time.perf_counter()
+        batch = next(loader)
+        waited += time.perf_counter() - start
+        step(batch.to(args.device))
+        if torch.cuda.is_available():
+            torch.cuda.synchronize()
+        total += time.perf_counter() - start
 
     real_words = sum(int(b.word_counts.sum()) for b in batches)
     result = {
-        "train_docs_per_s": statistics.median(train_rates),
-        "infer_docs_per_s": statistics.median(infer_rates),
-        "data_docs_per_s": statistics.median(data_rates),
+        "train_docs_per_s": statistics.median(results["train"]),
+        "infer_docs_per_s": statistics.median(results["infer"]),
+        "data_docs_per_s": statistics.median(results["data"]),
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         "padding_fraction": 1 - real_words / sum(b.word_ids.numel() for b in batches),
         "sentence_padding_fraction": 1
         - sum(int(b.sentence_counts.sum()) for b in batches)
         / sum(len(b) * int(b.sentence_counts.max()) for b in batches),
+        "data_wait_fraction": waited / total,
         "setup_s": setup_s,
-        "spread": {"train": summary(train_rates), "infer": summary(infer_rates), "data": summary(data_rates)},
+        "spread": {name: spread(rates) for name, rates in results.items()},
         "documents_per_repeat": documents,
         "machine": {
             "platform": platform.platform(),
             "processor": platform.machine(),
+            "device": torch.cuda.get_device_name() if args.device.startswith("cuda") else "cpu",
             "torch_threads": torch.get_num_threads(),
             "python": sys.version.split()[0],
             "torch": torch.__version__,
+            "lightning": lightning.__version__,
         },
-        "config": OmegaConf.to_container(cfg.data, resolve=True) | {"model": OmegaConf.to_container(cfg.model)},
+        "config": {"data": OmegaConf.to_container(cfg.data, resolve=True), "model": OmegaConf.to_container(cfg.model)},
     }
-    rows = [
-        ("training", result["spread"]["train"], "docs/s"),
-        ("inference", result["spread"]["infer"], "docs/s"),
-        ("data pipeline", result["spread"]["data"], "docs/s"),
-    ]
-    print(f"{'measure':<16}{'median':>10}{'min':>10}{'max':>10}")
-    for name, values, unit in rows:
-        print(f"{name:<16}{values['median']:>10.0f}{values['min']:>10.0f}{values['max']:>10.0f}  {unit}")
+    if "train_bf16" in results:
+        result |= {"train_bf16_docs_per_s": statistics.median(results["train_bf16"])}
+        result |= {"infer_bf16_docs_per_s": statistics.median(results["infer_bf16"])}
+
+    print(f"{'docs/s':<16}{'median':>10}{'min':>10}{'max':>10}")
+    for name, rates in result["spread"].items():
+        print(f"{name:<16}{rates['median']:>10.0f}{rates['min']:>10.0f}{rates['max']:>10.0f}")
     print(f"{'peak RSS':<16}{result['peak_rss_mb']:>10.0f} MB")
-    padding = result["padding_fraction"], result["sentence_padding_fraction"]
-    print(f"{'padding':<16}{padding[0]:>10.3f} of word slots, {padding[1]:.3f} of sentence slots")
+    print(f"{'padding':<16}{result['padding_fraction']:>10.3f} of word slots, ", end="")
+    print(f"{result['sentence_padding_fraction']:.3f} of sentence slots")
+    print(f"{'data wait':<16}{result['data_wait_fraction']:>10.3f} of step time ({cfg.data.num_workers} workers)")
     if args.out:
         with open(args.out, "w") as f:
             json.dump(result, f, indent=2)

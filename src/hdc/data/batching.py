@@ -2,7 +2,7 @@
 
 import random
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from itertools import chain, islice
 
 import torch
@@ -26,6 +26,9 @@ class Batch:
 
     def __len__(self) -> int:
         return len(self.sentence_counts)
+
+    def to(self, device: torch.device | str) -> "Batch":
+        return Batch(**{field.name: getattr(self, field.name).to(device) for field in fields(self)})
 
     @property
     def padding_fraction(self) -> float:

@@ -92,39 +92,23 @@ def test_tokenizer_is_cached(imdb_dir, tmp_path, monkeypatch):
         imdb(imdb_dir, tmp_path, train_fraction=0.05, min_frequency=2)  # other settings: a new tokenizer
 
 
-def write_csv(tmp_path, rows: str):
+def csv_reviews(tmp_path, rows: str, **settings) -> HFDataModule:
+    """A module over a local CSV file with string labels named in config."""
     path = tmp_path / "reviews.csv"
     path.write_text("review,sentiment\n" + rows)
-    return path
+    columns = dict(text_column="review", label_column="sentiment", label_names=["bad", "good"])
+    return HFDataModule(str(path), str(tmp_path), str(tmp_path / "cache"), **columns, **settings)
 
 
 def test_local_csv_with_string_labels_from_config(tmp_path):
-    path = write_csv(tmp_path, "Great fun.,good\nDull.,bad\n" * 20)
-    dm = HFDataModule(
-        str(path),
-        str(tmp_path),
-        str(tmp_path / "cache"),
-        text_column="review",
-        label_column="sentiment",
-        label_names=["bad", "good"],
-        min_frequency=1,
-    )
+    dm = csv_reviews(tmp_path, "Great fun.,good\nDull.,bad\n" * 20, min_frequency=1, val_fraction=0.0)
     dm.setup()
-    assert [label for _, label in itertools.islice(dm.train_documents(), 20)].count(1) > 0
     assert dm.label_names == ["bad", "good"]
+    assert list(dm.train_documents()) == [("Great fun.", 1), ("Dull.", 0)] * 20
 
 
 def test_unknown_label_is_a_clear_error(tmp_path):
-    path = write_csv(tmp_path, "Great fun.,good\nOdd.,meh\n")
-    dm = HFDataModule(
-        str(path),
-        str(tmp_path),
-        str(tmp_path / "cache"),
-        text_column="review",
-        label_column="sentiment",
-        label_names=["bad", "good"],
-        val_fraction=0.0,
-    )
+    dm = csv_reviews(tmp_path, "Great fun.,good\nOdd.,meh\n", val_fraction=0.0)
     with pytest.raises(DataError, match="Unknown label 'meh' in column 'sentiment'"):
         dm.setup()
 
@@ -132,8 +116,10 @@ def test_unknown_label_is_a_clear_error(tmp_path):
 def test_missing_column_is_a_clear_error(imdb_dir, tmp_path):
     with pytest.raises(DataError, match="text column 'review' not in the dataset"):
         imdb(imdb_dir, tmp_path, text_column="review")
-    with pytest.raises(DataError, match="Label column 'stars' has no class names"):
+    with pytest.raises(DataError, match="label column 'stars' not in the dataset"):
         imdb(imdb_dir, tmp_path, label_column="stars")
+    with pytest.raises(DataError, match="Label column 'rating' has no class names"):
+        imdb(imdb_dir, tmp_path, label_column="rating")
 
 
 def test_dataset_found_nowhere_says_where_it_looked(tmp_path, monkeypatch):

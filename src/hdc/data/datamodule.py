@@ -11,7 +11,7 @@ from tokenizers import Tokenizer
 from torch.utils.data import DataLoader
 
 from hdc.data.batching import BucketedBatches
-from hdc.data.source import LabelledSplit, label_names_of, load_streaming, local_fingerprint
+from hdc.data.source import LabelledSplit, label_names_of, load_streaming, local_fingerprint, require_columns
 from hdc.data.vocab import DocumentEncoder, train_tokenizer
 from hdc.errors import DataError
 
@@ -65,6 +65,7 @@ class HFDataModule(L.LightningDataModule):
         self.splits = load_streaming(hp.path, hp.data_dir, hp.name)
         if hp.train_split not in self.splits:
             raise DataError(f"split {hp.train_split!r} not in {hp.path!r} (splits: {list(self.splits)})")
+        require_columns(self.splits[hp.train_split], hp.text_column, hp.label_column)
         self.label_names = label_names_of(self.splits[hp.train_split], hp.label_column, hp.label_names)
         self.encoder = DocumentEncoder(self._tokenizer(), hp.max_sentences, hp.max_words)
 

@@ -63,6 +63,13 @@ def hash_fraction(text: str, seed: int) -> float:
     return int.from_bytes(digest.digest(), "little") / 2**64
 
 
+def require_columns(dataset: datasets.IterableDataset, text_column: str, label_column: str) -> None:
+    columns = dataset.column_names
+    for role, column in (("text", text_column), ("label", label_column)):
+        if columns is not None and column not in columns:
+            raise DataError(f"{role} column {column!r} not in the dataset (columns: {columns}); set data.{role}_column")
+
+
 class LabelledSplit:
     """One split as a stream of (text, label id), checked as it goes.
 
@@ -79,13 +86,8 @@ class LabelledSplit:
         keep: tuple[float, float] = (0.0, 1.0),
         seed: int = 0,
     ):
-        columns = dataset.column_names
-        if columns is not None:
-            for role, column in (("text", text_column), ("label", label_column)):
-                if column not in columns:
-                    raise DataError(
-                        f"{role} column {column!r} not in the dataset (columns: {columns}); set data.{role}_column"
-                    )
+        if dataset.column_names is not None:
+            require_columns(dataset, text_column, label_column)
             dataset = dataset.select_columns([text_column, label_column])
         self.dataset = dataset
         self.text_column, self.label_column = text_column, label_column

@@ -3,7 +3,7 @@
 from collections.abc import Iterable
 from itertools import accumulate, chain, pairwise
 
-from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, trainers
+from tokenizers import Encoding, Tokenizer, models, normalizers, pre_tokenizers, trainers
 
 from hdc.data.text import clean, split_sentences
 
@@ -48,7 +48,7 @@ class DocumentEncoder:
         starts = list(accumulate(map(len, sentences), initial=0))
         return [self._fit(flat[start:end]) for start, end in pairwise(starts)]
 
-    def _fit(self, sentences: list) -> Document:
+    def _fit(self, sentences: list[Encoding]) -> Document:
         fitted: Document = []
         for words in (sentence.ids for sentence in sentences):
             for start in range(0, len(words), self.max_words):

@@ -25,7 +25,7 @@ from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
-from hdc.data.batching import BucketedBatches
+from hdc.data.batching import BucketedBatches, padding_fractions
 from hdc.paths import CONFIG_DIR
 
 
@@ -121,16 +121,14 @@ def main() -> None:
             torch.cuda.synchronize()
         total += time.perf_counter() - start
 
-    real_words = sum(int(b.word_counts.sum()) for b in batches)
+    word_padding, sentence_padding = padding_fractions(batches)
     result = {
         "train_docs_per_s": statistics.median(results["train"]),
         "infer_docs_per_s": statistics.median(results["infer"]),
         "data_docs_per_s": statistics.median(results["data"]),
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-        "padding_fraction": 1 - real_words / sum(b.word_ids.numel() for b in batches),
-        "sentence_padding_fraction": 1
-        - sum(int(b.sentence_counts.sum()) for b in batches)
-        / sum(len(b) * int(b.sentence_counts.max()) for b in batches),
+        "padding_fraction": word_padding,
+        "sentence_padding_fraction": sentence_padding,
         "data_wait_fraction": waited / total,
         "setup_s": setup_s,
         "spread": {name: spread(rates) for name, rates in results.items()},

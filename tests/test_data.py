@@ -5,7 +5,7 @@ import torch
 from omegaconf import OmegaConf
 
 from hdc.data import datamodule as datamodule_module
-from hdc.data.batching import BucketedBatches, collate
+from hdc.data.batching import BucketedBatches, collate, padding_fractions
 from hdc.data.datamodule import HFDataModule
 from hdc.data.source import DatasetNotFound, load_streaming
 from hdc.data.vocab import DocumentEncoder
@@ -66,10 +66,7 @@ def test_bucketing_keeps_padding_small(imdb_module):
     documents = list(itertools.islice(imdb_module.train_documents(), 1024))
 
     def sentence_padding(bucket_size):
-        batches = list(BucketedBatches(documents, imdb_module.encoder, 64, bucket_size))
-        return 1 - sum(b.sentence_counts.sum() for b in batches) / sum(
-            len(b) * b.sentence_counts.max() for b in batches
-        )
+        return padding_fractions(BucketedBatches(documents, imdb_module.encoder, 64, bucket_size))[1]
 
     assert sentence_padding(1024) < 0.2 < 0.5 < sentence_padding(64)  # 64: each batch alone, no bucketing
 
@@ -80,7 +77,7 @@ def test_collate_lays_sentences_out_flat():
     assert batch.word_counts.tolist() == [2, 1, 3]
     assert batch.sentence_counts.tolist() == [2, 1]
     assert batch.labels.tolist() == [1, 0]
-    assert batch.padding_fraction == pytest.approx(3 / 9)
+    assert padding_fractions([batch]) == pytest.approx((3 / 9, 1 / 4))  # 3 of 9 word slots, 1 of 4 sentence slots
 
 
 def test_tokenizer_is_cached(imdb_dir, tmp_path, monkeypatch):

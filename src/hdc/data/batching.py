@@ -30,9 +30,17 @@ class Batch:
     def to(self, device: torch.device | str) -> "Batch":
         return Batch(**{field.name: getattr(self, field.name).to(device) for field in fields(self)})
 
-    @property
-    def padding_fraction(self) -> float:
-        return 1.0 - float(self.word_counts.sum()) / self.word_ids.numel()
+
+def padding_fractions(batches: Iterable[Batch]) -> tuple[float, float]:
+    """Shares of padding over batches: of the word slots ([sentences, max words]) and of the sentence
+    slots ([documents, max sentences]) that a document-major layout would need."""
+    words = word_slots = sentences = sentence_slots = 0
+    for batch in batches:
+        words += int(batch.word_counts.sum())
+        word_slots += batch.word_ids.numel()
+        sentences += int(batch.sentence_counts.sum())
+        sentence_slots += len(batch) * int(batch.sentence_counts.max())
+    return 1 - words / word_slots, 1 - sentences / sentence_slots
 
 
 def collate(documents: list[Document], labels: list[int]) -> Batch:

@@ -1,5 +1,6 @@
 import itertools
 
+import numpy as np
 import pytest
 import torch
 from omegaconf import OmegaConf
@@ -7,6 +8,7 @@ from omegaconf import OmegaConf
 from hdc.data import datamodule as datamodule_module
 from hdc.data.batching import BucketedBatches, collate, padding_fractions
 from hdc.data.datamodule import HFDataModule
+from hdc.data.encoded import EncodedDocuments, encode_documents
 from hdc.data.source import DatasetNotFound, load_streaming
 from hdc.data.vocab import DocumentEncoder
 from hdc.errors import DataError
@@ -36,12 +38,13 @@ def test_validation_is_a_disjoint_deterministic_tenth_of_train(imdb_module):
     assert 0.4 < sum(labels) / len(labels) < 0.6  # a fair sample, although the file is sorted by label
 
 
-def test_validation_batches_are_the_same_with_a_worker(imdb_module):
+@pytest.mark.parametrize("loader", ["train_dataloader", "val_dataloader"])
+def test_batches_are_the_same_with_workers(imdb_module, loader):
     def labels(num_workers):
         imdb_module.hparams.num_workers = num_workers
-        return torch.cat([b.labels for b in itertools.islice(imdb_module.val_dataloader(), 5)])
+        return torch.cat([b.labels for b in itertools.islice(getattr(imdb_module, loader)(), 40)])
 
-    assert torch.equal(labels(0), labels(1))
+    assert torch.equal(labels(0), labels(2))
     imdb_module.hparams.num_workers = 0
 
 
@@ -63,21 +66,59 @@ def test_training_stream_yields_every_document_once_shuffled_per_epoch(imdb_dir,
 
 
 def test_bucketing_keeps_padding_small(imdb_module):
-    documents = list(itertools.islice(imdb_module.train_documents(), 1024))
+    documents = encode_documents(itertools.islice(imdb_module.train_documents(), 1024), imdb_module.encoder)
 
     def sentence_padding(bucket_size):
-        return padding_fractions(BucketedBatches(documents, imdb_module.encoder, 64, bucket_size))[1]
+        return padding_fractions(BucketedBatches(documents, 64, bucket_size, seed=0))[1]
 
     assert sentence_padding(1024) < 0.2 < 0.5 < sentence_padding(64)  # 64: each batch alone, no bucketing
 
 
+DOCUMENTS = [[[5, 6], [7]], [[8, 9, 10]], [[11]]]
+
+
 def test_collate_lays_sentences_out_flat():
-    batch = collate([[[5, 6], [7]], [[8, 9, 10]]], [1, 0])
-    assert batch.word_ids.tolist() == [[5, 6, 0], [7, 0, 0], [8, 9, 10]]
-    assert batch.word_counts.tolist() == [2, 1, 3]
-    assert batch.sentence_counts.tolist() == [2, 1]
-    assert batch.labels.tolist() == [1, 0]
+    batch = collate(EncodedDocuments.from_documents(DOCUMENTS, [1, 0, 1]), np.array([1, 0]))
+    assert batch.word_ids.tolist() == [[8, 9, 10], [5, 6, 0], [7, 0, 0]]
+    assert batch.word_counts.tolist() == [3, 2, 1]
+    assert batch.sentence_counts.tolist() == [1, 2]
+    assert batch.labels.tolist() == [0, 1]
     assert padding_fractions([batch]) == pytest.approx((3 / 9, 1 / 4))  # 3 of 9 word slots, 1 of 4 sentence slots
+
+
+def test_bucketed_batches_cover_each_document_once_in_a_seeded_order():
+    documents = EncodedDocuments.from_documents(DOCUMENTS * 50, list(range(150)))
+
+    def order(seed):
+        return torch.cat([batch.labels for batch in BucketedBatches(documents, 8, 32, seed)]).tolist()
+
+    assert sorted(order([0, 0])) == list(range(150))
+    assert order([0, 0]) == order([0, 0]) != order([0, 1])
+    assert sorted(order(None)[:32]) == list(range(32))  # no seed: buckets keep the split's order
+
+
+def test_encoded_documents_survive_the_arrow_file(tmp_path):
+    documents = EncodedDocuments.from_documents(DOCUMENTS, [1, 0, 1])
+    documents.save(tmp_path / "split.arrow")
+    for loaded in (
+        EncodedDocuments.load(tmp_path / "split.arrow"),
+        EncodedDocuments.from_arrow(documents.to_arrow()[1:]),
+    ):
+        expected = documents if len(loaded) == 3 else EncodedDocuments.from_documents(DOCUMENTS[1:], [0, 1])
+        assert torch.equal(
+            collate(loaded, np.arange(len(loaded))).word_ids, collate(expected, np.arange(len(expected))).word_ids
+        )
+        assert loaded.labels.tolist() == expected.labels.tolist()
+    assert not list(tmp_path.glob("*.tmp"))
+
+
+def test_encoded_splits_are_cached(imdb_dir, tmp_path, monkeypatch):
+    first = imdb(imdb_dir, tmp_path, train_fraction=0.05).encoded("train")
+    monkeypatch.setattr(datamodule_module, "encode_documents", lambda *a, **k: pytest.fail("encoded again"))
+    second = imdb(imdb_dir, tmp_path, train_fraction=0.05).encoded("train")
+    assert np.array_equal(first.token_ids, second.token_ids) and np.array_equal(first.labels, second.labels)
+    with pytest.raises(pytest.fail.Exception):
+        imdb(imdb_dir, tmp_path, train_fraction=0.05, max_words=7).encoded("train")  # other caps: encoded anew
 
 
 def test_tokenizer_is_cached(imdb_dir, tmp_path, monkeypatch):

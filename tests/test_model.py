@@ -1,6 +1,6 @@
 import torch
 
-from hdc.data.batching import collate
+from hdc.data.batching import batch_of
 from hdc.models.han import HAN
 
 VOCAB = 50
@@ -17,7 +17,7 @@ def random_documents(generator: torch.Generator, count: int) -> list[list[list[i
 
 
 def run(model, documents):
-    batch = collate(documents, [0] * len(documents))
+    batch = batch_of(documents, [0] * len(documents))
     return model(batch.word_ids, batch.word_counts, batch.sentence_counts)
 
 
@@ -55,7 +55,7 @@ def test_padding_does_not_change_any_output():
 
 def test_extra_padding_columns_change_nothing():
     model = make_model()
-    batch = collate(random_documents(torch.Generator().manual_seed(3), 4), [0] * 4)
+    batch = batch_of(random_documents(torch.Generator().manual_seed(3), 4), [0] * 4)
     padded_ids = torch.nn.functional.pad(batch.word_ids, (0, 7))  # 7 more PAD columns
     with torch.no_grad():
         logits, _, _ = model(batch.word_ids, batch.word_counts, batch.sentence_counts)
@@ -65,7 +65,7 @@ def test_extra_padding_columns_change_nothing():
 
 def test_attention_sums_to_one_over_real_tokens_and_is_zero_on_padding():
     documents = random_documents(torch.Generator().manual_seed(4), 6)
-    batch = collate(documents, [0] * 6)
+    batch = batch_of(documents, [0] * 6)
     with torch.no_grad():
         _, word_weights, sentence_weights = make_model()(batch.word_ids, batch.word_counts, batch.sentence_counts)
     word_real = torch.arange(word_weights.size(1)) < batch.word_counts[:, None]

@@ -8,7 +8,7 @@ import sys
 import pytest
 import torch
 
-from hdc.data.batching import collate
+from hdc.data.batching import batch_of
 from hdc.module import HANClassifier
 from tests.conftest import ROOT
 
@@ -64,7 +64,7 @@ def test_a_checkpoint_alone_rebuilds_model_tokenizer_and_labels(debug_run):
 
 
 def _encode(model, texts):
-    batch = collate(model.encoder.encode(texts), [0] * len(texts))
+    batch = batch_of(model.encoder.encode(texts), [0] * len(texts))
     return batch.word_ids, batch.word_counts, batch.sentence_counts
 
 

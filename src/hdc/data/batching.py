@@ -1,14 +1,14 @@
-"""Encoded documents -> length-bucketed batches of tensors: the one place where lists become tensors."""
+"""Encoded documents -> length-bucketed batches of tensors: the one place where arrays become tensors."""
 
-import random
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, fields
-from itertools import chain, islice
 
+import numpy as np
 import torch
-from torch.utils.data import IterableDataset
+from torch.utils.data import Dataset
 
-from hdc.data.vocab import PAD_ID, Document, DocumentEncoder
+from hdc.data.encoded import EncodedDocuments
+from hdc.data.vocab import PAD_ID, Document
 
 
 @dataclass
@@ -43,43 +43,64 @@ def padding_fractions(batches: Iterable[Batch]) -> tuple[float, float]:
     return 1 - words / word_slots, 1 - sentences / sentence_slots
 
 
-def collate(documents: list[Document], labels: list[int]) -> Batch:
-    sentences = list(chain.from_iterable(documents))
-    word_counts = torch.tensor([len(s) for s in sentences])
-    word_ids = torch.full((len(sentences), int(word_counts.max())), PAD_ID)
-    word_ids[torch.arange(word_ids.size(1)) < word_counts[:, None]] = torch.tensor(list(chain.from_iterable(sentences)))
-    return Batch(word_ids, word_counts, torch.tensor([len(d) for d in documents]), torch.tensor(labels))
+def _ranges(starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
+    """The concatenation of arange(start, end) over the pairs, without a Python loop."""
+    lengths = ends - starts
+    return np.repeat(starts - (np.cumsum(lengths) - lengths), lengths) + np.arange(lengths.sum())
 
 
-class BucketedBatches(IterableDataset):
-    """Streams batches of documents of similar length.
+def collate(documents: EncodedDocuments, indices: np.ndarray) -> Batch:
+    """The documents at `indices` as one Batch (vectorised: no loop over documents or sentences)."""
+    first, last = documents.document_starts[indices], documents.document_starts[indices + 1]
+    sentences = _ranges(first, last)
+    word_starts, word_ends = documents.sentence_starts[sentences], documents.sentence_starts[sentences + 1]
+    word_counts = word_ends - word_starts
+    word_ids = np.full((len(sentences), word_counts.max()), PAD_ID, dtype=np.int64)
+    word_ids[np.arange(word_ids.shape[1]) < word_counts[:, None]] = documents.token_ids[_ranges(word_starts, word_ends)]
+    return Batch(
+        torch.from_numpy(word_ids),
+        torch.from_numpy(word_counts),
+        torch.from_numpy(last - first),
+        torch.from_numpy(documents.labels[indices]),
+    )
 
-    Reads `bucket_size` documents at a time, encodes them in one call, sorts them by length and cuts
-    them into batches, so that a batch is padded only up to its own longest sentence and document
-    (the HAN paper's bucketing). With `shuffle_seed`, the batch order within a bucket is shuffled.
+
+def batch_of(documents: Sequence[Document], labels: Sequence[int]) -> Batch:
+    """A Batch of documents encoded just now (e.g. for prediction), in their order."""
+    return collate(EncodedDocuments.from_documents(documents, labels), np.arange(len(documents)))
+
+
+class BucketedBatches(Dataset):
+    """Batches of documents of similar length (the HAN paper's bucketing), as a map-style dataset.
+
+    Documents are taken `bucket_size` at a time, sorted by length within the bucket and cut into
+    batches, so that a batch is padded only up to its own longest sentence and document. With a
+    `seed` (e.g. [seed, epoch]) documents are first shuffled over the whole split and the batches
+    shuffled again; without one the split keeps its order (evaluation). The order is fixed when the
+    object is made, so every data loader worker and process agrees on it.
     """
 
     def __init__(
         self,
-        documents: Iterable[tuple[str, int]],
-        encoder: DocumentEncoder,
+        documents: EncodedDocuments,
         batch_size: int,
         bucket_size: int,
-        shuffle_seed: int | None = None,
+        seed: int | Sequence[int] | None = None,
     ):
-        self.documents, self.encoder = documents, encoder
-        self.batch_size, self.bucket_size = batch_size, max(bucket_size, batch_size)
-        self.shuffle_seed = shuffle_seed
+        self.documents = documents
+        rng = np.random.default_rng(seed)
+        order = np.arange(len(documents)) if seed is None else rng.permutation(len(documents))
+        sentences, tokens = documents.sentence_counts, documents.token_counts
+        self.batches: list[np.ndarray] = []
+        for start in range(0, len(order), max(bucket_size, batch_size)):
+            bucket = order[start : start + max(bucket_size, batch_size)]
+            bucket = bucket[np.lexsort((tokens[bucket], sentences[bucket]))]
+            self.batches += np.split(bucket, range(batch_size, len(bucket), batch_size))
+        if seed is not None:
+            self.batches = [self.batches[i] for i in rng.permutation(len(self.batches))]
 
-    def __iter__(self) -> Iterator[Batch]:
-        rng = random.Random(self.shuffle_seed)
-        stream = iter(self.documents)
-        while bucket := list(islice(stream, self.bucket_size)):
-            texts, labels = zip(*bucket, strict=True)
-            encoded = self.encoder.encode(list(texts))
-            order = sorted(range(len(encoded)), key=lambda i: (len(encoded[i]), sum(map(len, encoded[i]))))
-            batches = [order[i : i + self.batch_size] for i in range(0, len(order), self.batch_size)]
-            if self.shuffle_seed is not None:
-                rng.shuffle(batches)
-            for batch in batches:
-                yield collate([encoded[i] for i in batch], [labels[i] for i in batch])
+    def __len__(self) -> int:
+        return len(self.batches)
+
+    def __getitem__(self, index: int) -> Batch:
+        return collate(self.documents, self.batches[index])

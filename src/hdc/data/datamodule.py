@@ -4,6 +4,7 @@ import hashlib
 import json
 import logging
 import os
+import time
 from pathlib import Path
 
 import lightning as L
@@ -11,6 +12,7 @@ from tokenizers import Tokenizer
 from torch.utils.data import DataLoader
 
 from hdc.data.batching import BucketedBatches
+from hdc.data.encoded import EncodedDocuments, encode_documents
 from hdc.data.source import LabelledSplit, label_names_of, load_streaming, local_fingerprint, require_columns
 from hdc.data.vocab import DocumentEncoder, train_tokenizer
 from hdc.errors import DataError
@@ -24,8 +26,9 @@ class HFDataModule(L.LightningDataModule):
     Validation is the dataset's own `val_split` when it has one; otherwise a seeded `val_fraction`
     of the training split, chosen by a hash of each text (so it is the same on every run and worker
     and never overlaps the rest). `train_fraction` keeps a fixed share of the remaining training
-    documents, for quick runs. The tokenizer is trained on the training documents only and cached
-    under `cache_dir`, keyed by everything it depends on.
+    documents, for quick runs. The tokenizer is trained on the training documents only; each split
+    is then streamed once more and encoded. Both are cached under `cache_dir`, keyed by everything
+    they depend on, so later epochs and runs skip the text processing.
     """
 
     def __init__(
@@ -48,7 +51,6 @@ class HFDataModule(L.LightningDataModule):
         max_words: int = 80,
         batch_size: int = 64,
         bucket_size: int = 2048,
-        shuffle_buffer: int = 50_000,
         shuffle_seed: int = 0,
         num_workers: int = 0,
     ):
@@ -57,6 +59,7 @@ class HFDataModule(L.LightningDataModule):
         self.splits = None
         self.encoder: DocumentEncoder | None = None
         self.label_names: list[str] = []
+        self._encoded: dict[str, EncodedDocuments] = {}
 
     def setup(self, stage: str | None = None) -> None:
         if self.splits is not None:
@@ -92,51 +95,71 @@ class HFDataModule(L.LightningDataModule):
         return self._split(self.hparams.test_split) if self.hparams.test_split in self.splits else None
 
     def _tokenizer(self) -> Tokenizer:
-        hp = self.hparams
-        cache = Path(hp.cache_dir) / "tokenizers" / f"{self._tokenizer_key()}.json"
+        cache = self._cache_path("tokenizers", "json")
         if cache.exists():
             log.info(f"Tokenizer from cache {cache}")
             return Tokenizer.from_file(str(cache))
         log.info("Training the tokenizer on the training documents (cached for later runs)")
-        tokenizer = train_tokenizer((text for text, _ in self.train_documents()), hp.min_frequency)
+        tokenizer = train_tokenizer((text for text, _ in self.train_documents()), self.hparams.min_frequency)
         cache.parent.mkdir(parents=True, exist_ok=True)
         partial = cache.with_suffix(f".{os.getpid()}.tmp")
         tokenizer.save(str(partial))
         partial.replace(cache)  # atomic: an interrupted run never leaves a broken cache behind
         return tokenizer
 
-    def _tokenizer_key(self) -> str:
-        """A digest of what the vocabulary depends on: the data and the settings that select from it."""
-        hp = self.hparams
-        settings = ("path", "name", "text_column", "train_split", "val_split", "val_fraction", "train_fraction",
-                    "split_seed", "min_frequency")  # fmt: skip
-        payload = {
-            "settings": {k: hp[k] for k in settings},
-            "files": local_fingerprint(hp.path, hp.data_dir),
-            "version": 1,
-        }
-        return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
+    def encoded(self, stage: str) -> EncodedDocuments:
+        """The "train", "val" or "test" documents as word ids: encoded on first use, then from the cache."""
+        if stage not in self._encoded:
+            cache = self._cache_path("encoded", "arrow", stage=stage, tokenizer=self.encoder.tokenizer.to_str())
+            if not cache.exists():
+                documents = {"train": self.train_documents, "val": self.val_documents, "test": self.test_documents}
+                split = documents[stage]()
+                if split is None:
+                    raise DataError(f"split {self.hparams.test_split!r} not in {self.hparams.path!r} "
+                                    f"(splits: {list(self.splits)})")  # fmt: skip
+                start = time.perf_counter()
+                encoded = encode_documents(split, self.encoder)
+                if not len(encoded):
+                    raise DataError(f"the {stage} split of {self.hparams.path!r} has no documents")
+                encoded.save(cache)
+                log.info(f"Encoded {len(encoded)} {stage} documents in {time.perf_counter() - start:.1f} s -> {cache}")
+            self._encoded[stage] = EncodedDocuments.load(cache)
+        return self._encoded[stage]
 
-    def _loader(self, documents, shuffle_seed: int | None) -> DataLoader:
+    def _cache_path(self, kind: str, suffix: str, **extra) -> Path:
+        """A file under cache_dir/kind named by a digest of what its content depends on: the data
+        files and every setting that selects or encodes documents (and `extra`)."""
+        settings = {k: v for k, v in self.hparams.items() if k not in _LOADING_SETTINGS}
+        if kind == "tokenizers":  # the vocabulary depends on the training documents only
+            settings = {k: settings[k] for k in _TOKENIZER_SETTINGS}
+        payload = {
+            "settings": settings,
+            "extra": extra,
+            "files": local_fingerprint(self.hparams.path, self.hparams.data_dir),
+            "version": 2,
+        }
+        digest = hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:16]
+        return Path(self.hparams.cache_dir) / kind / f"{digest}.{suffix}"
+
+    def _loader(self, stage: str, seed: list[int] | None) -> DataLoader:
         hp = self.hparams
-        batches = BucketedBatches(documents, self.encoder, hp.batch_size, hp.bucket_size, shuffle_seed)
-        return DataLoader(batches, batch_size=None, num_workers=hp.num_workers)
+        batches = BucketedBatches(self.encoded(stage), hp.batch_size, hp.bucket_size, seed)
+        return DataLoader(batches, batch_size=None, shuffle=False, num_workers=hp.num_workers)
 
     def train_dataloader(self) -> DataLoader:
         # Lightning reloads this every epoch (trainer.reload_dataloaders_every_n_epochs=1), so each
         # epoch gets its own seeded order; a resumed run gets the order of the epoch it resumes.
         epoch = self.trainer.current_epoch if self.trainer else 0
-        hp = self.hparams
-        documents = self.train_documents().shuffled(hp.shuffle_seed, hp.shuffle_buffer, epoch)
-        return self._loader(documents, shuffle_seed=hp.shuffle_seed + epoch)
+        return self._loader("train", seed=[self.hparams.shuffle_seed, epoch])
 
     def val_dataloader(self) -> DataLoader:
-        return self._loader(self.val_documents(), shuffle_seed=None)
+        return self._loader("val", seed=None)
 
     def test_dataloader(self) -> DataLoader:
-        documents = self.test_documents()
-        if documents is None:
-            raise DataError(
-                f"split {self.hparams.test_split!r} not in {self.hparams.path!r} (splits: {list(self.splits)})"
-            )
-        return self._loader(documents, shuffle_seed=None)
+        return self._loader("test", seed=None)
+
+
+# Settings that change how batches are drawn or where files live, not what a cached file holds.
+_LOADING_SETTINGS = ("data_dir", "cache_dir", "batch_size", "bucket_size", "shuffle_seed", "num_workers")
+_TOKENIZER_SETTINGS = ("path", "name", "text_column", "train_split", "val_split", "val_fraction", "train_fraction",
+                       "split_seed", "min_frequency")  # fmt: skip

@@ -1,6 +1,5 @@
 """Dataset reference -> streaming splits of (text, label id), with a seeded validation carve-out."""
 
-import copy
 import hashlib
 from collections.abc import Iterator
 from pathlib import Path
@@ -93,13 +92,6 @@ class LabelledSplit:
         self.text_column, self.label_column = text_column, label_column
         self.label_ids = {name: i for i, name in enumerate(label_names)}
         self.keep, self.seed = keep, seed
-
-    def shuffled(self, seed: int, buffer_size: int, epoch: int) -> "LabelledSplit":
-        """The same split in a seeded order that changes with the epoch (a shuffle buffer over the stream)."""
-        shuffled = copy.copy(self)
-        shuffled.dataset = self.dataset.shuffle(seed=seed, buffer_size=buffer_size)
-        shuffled.dataset.set_epoch(epoch)
-        return shuffled
 
     def label_id(self, value) -> int:
         if isinstance(value, str) and value in self.label_ids:

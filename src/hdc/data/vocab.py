@@ -43,7 +43,8 @@ class DocumentEncoder:
         return split_sentences(clean(text))
 
     def encode(self, texts: list[str]) -> list[Document]:
-        sentences = [self.split(text) for text in texts]
+        # Wrapping only adds sentences, so sentences past max_sentences can never be kept: skip them.
+        sentences = [self.split(text)[: self.max_sentences] for text in texts]
         flat = self.tokenizer.encode_batch_fast(list(chain.from_iterable(sentences)), add_special_tokens=False)
         starts = list(accumulate(map(len, sentences), initial=0))
         return [self._fit(flat[start:end]) for start, end in pairwise(starts)]

@@ -8,7 +8,7 @@ TORCH ?= torch==2.13.0
 IMDB_DIR ?= $(firstword $(HDC_IMDB_DIR) $(wildcard ../shared/data/imdb))
 ARGS ?=
 
-.PHONY: install data train test bench format lint clean
+.PHONY: install data train test bench time-to-accuracy format lint clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +33,10 @@ test:
 # make bench [ARGS="data.max_sentences=15 data.max_words=20"] [OUT=bench.json]
 bench: data
 	$(BIN)/python scripts/benchmark.py $(ARGS) $(if $(OUT),--out $(OUT))
+
+# make time-to-accuracy [ARGS="seed=1"] [OUT=results/time_to_accuracy.json]: raw text to tested model, empty caches
+time-to-accuracy: data
+	$(BIN)/python scripts/time_to_accuracy.py $(ARGS) $(if $(OUT),--out $(OUT))
 
 format:
 	$(BIN)/ruff format .

@@ -1,6 +1,11 @@
+import json
 import os
+import subprocess
+import sys
 from pathlib import Path
 
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -13,3 +18,47 @@ def imdb_dir() -> Path:
     if not (IMDB / "train.parquet").exists():
         pytest.fail(f"real IMDB not found at {IMDB}: set HDC_IMDB_DIR (see data/README.md)")
     return IMDB
+
+
+@pytest.fixture(scope="session")
+def small_imdb(imdb_dir, tmp_path_factory) -> Path:
+    """A folder laid out like the hub's IMDB (label names kept) with 1,000 training and 400 test reviews."""
+    folder = tmp_path_factory.mktemp("small_imdb")
+    for split, per_class in (("train", 500), ("test", 200)):
+        table = pq.read_table(imdb_dir / f"{split}.parquet")  # sorted by label: take both ends
+        ends = pa.concat_tables([table.slice(0, per_class), table.slice(len(table) - per_class, per_class)])
+        pq.write_table(ends, folder / f"{split}.parquet")
+    return folder
+
+
+@pytest.fixture(scope="session")
+def data(imdb_dir, tmp_path_factory) -> list[str]:
+    """Overrides that read real IMDB and share one cache (tokenizers, encoded splits) across tests."""
+    return [f"data.path={imdb_dir}", f"paths.cache_dir={tmp_path_factory.mktemp('cache')}"]
+
+
+def run_entry_point(script: str, run_dir: Path, *overrides: str, check=True, env=None, stdin=None):
+    """`python <script> hydra.run.dir=<run_dir> <overrides>` from the project root, as a user runs it."""
+    command = [sys.executable, script, f"hydra.run.dir={run_dir}", *overrides]
+    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, env=env, input=stdin)
+    if check and result.returncode != 0:
+        pytest.fail(f"{script} failed:\n{result.stderr[-3000:]}")
+    return result
+
+
+def train(run_dir, data, *overrides, check=True, debug="fast", env=None) -> subprocess.CompletedProcess:
+    debug_overrides = [f"debug={debug}"] if debug else []
+    return run_entry_point(
+        "train.py", run_dir, "experiment=imdb", *data, *overrides, *debug_overrides, check=check, env=env
+    )
+
+
+def metrics(run_dir) -> dict:
+    return json.loads((run_dir / "metrics.json").read_text())
+
+
+@pytest.fixture(scope="session")
+def debug_run(tmp_path_factory, data):
+    run_dir = tmp_path_factory.mktemp("debug_run")
+    train(run_dir, data)
+    return run_dir

@@ -2,46 +2,24 @@
 
 import json
 import os
-import subprocess
-import sys
 
 import pytest
 import torch
 
 from hdc.data.batching import batch_of
 from hdc.module import HANClassifier
-from tests.conftest import ROOT
-
-
-@pytest.fixture(scope="session")
-def data(imdb_dir, tmp_path_factory) -> list[str]:
-    """Overrides that read real IMDB and share one tokenizer cache across these tests."""
-    return [f"data.path={imdb_dir}", f"paths.cache_dir={tmp_path_factory.mktemp('cache')}"]
-
-
-def train(run_dir, data, *overrides, check=True, debug="fast", env=None) -> subprocess.CompletedProcess:
-    command = [sys.executable, "train.py", "experiment=imdb", *data, f"hydra.run.dir={run_dir}", *overrides]
-    if debug:
-        command.append(f"debug={debug}")
-    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, env=env)
-    if check and result.returncode != 0:
-        pytest.fail(f"train.py failed:\n{result.stderr[-3000:]}")
-    return result
-
-
-def metrics(run_dir) -> dict:
-    return json.loads((run_dir / "metrics.json").read_text())
-
-
-@pytest.fixture(scope="module")
-def debug_run(tmp_path_factory, data):
-    run_dir = tmp_path_factory.mktemp("debug_run")
-    train(run_dir, data)
-    return run_dir
+from tests.conftest import metrics, run_entry_point, train
 
 
 def test_debug_run_writes_checkpoints_metrics_tokenizer_and_config(debug_run):
-    for path in ("checkpoints/last.ckpt", "tokenizer.json", ".hydra/config.yaml", "csv/metrics.csv"):
+    written = (
+        "checkpoints/last.ckpt",
+        "tokenizer.json",
+        ".hydra/config.yaml",
+        "csv/metrics.csv",
+        "attention/epoch_0.html",
+    )
+    for path in written:
         assert (debug_run / path).is_file(), path
     assert list((debug_run / "checkpoints").glob("epoch_*.ckpt"))
     values = metrics(debug_run)
@@ -85,6 +63,8 @@ def test_wandb_logs_offline_without_an_api_key(tmp_path, data):
     result = train(tmp_path, data, "logger=wandb", env=env)
     assert "logging offline" in result.stdout + result.stderr
     assert list((tmp_path / "wandb").glob("offline-run-*/run-*.wandb"))
+    media = tmp_path / "wandb" / "latest-run" / "files" / "media"
+    assert list(media.glob("html/val/attention_*.html")) and list(media.glob("images/val/confusion_matrix_*.png"))
     assert (tmp_path / "csv" / "metrics.csv").is_file()  # the CSV log stays
 
 
@@ -100,6 +80,11 @@ def test_learns_sentiment_from_a_few_thousand_real_reviews(tmp_path, data):
     overrides = ["data.train_fraction=0.2", "data.max_sentences=20", "data.max_words=40", "trainer.max_epochs=2"]
     train(tmp_path, data, *overrides, "test=false", debug=None)
     assert metrics(tmp_path)["val/acc_best"] >= 0.80
+    # ... and the checkpoint, used as a user would, reads sentiment
+    reviews = "This movie was wonderful. I loved it.\nA dull, boring film. The worst acting I have seen.\n"
+    checkpoint = f"ckpt_path={tmp_path}/checkpoints/last.ckpt"
+    result = run_entry_point("predict.py", tmp_path / "predict", checkpoint, "input=-", stdin=reviews)
+    assert [json.loads(line)["label"] for line in result.stdout.splitlines()] == ["pos", "neg"]
 
 
 @pytest.mark.parametrize(
@@ -113,3 +98,13 @@ def test_bad_input_is_one_clear_line(tmp_path, data, override, message):
     result = train(tmp_path, data, override, check=False)
     assert result.returncode == 1
     assert message in result.stdout + result.stderr and "Traceback" not in result.stderr
+
+
+def test_onecycle_schedule_steps_every_batch(tmp_path, data):
+    train(tmp_path, data, "model/scheduler=onecycle", "trainer.limit_train_batches=20", "test=false")
+    header, *rows = (tmp_path / "csv" / "metrics.csv").read_text().splitlines()
+    column = header.split(",").index("lr-AdamW")
+    rates = [float(row.split(",")[column]) for row in rows if row.split(",")[column]]
+    peak = rates.index(max(rates))
+    assert len(rates) == 20 and 0 < peak < 19  # warm-up, then annealing, one value per batch
+    assert max(rates) == pytest.approx(0.002, rel=0.05) and rates[-1] < rates[peak] / 10

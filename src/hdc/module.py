@@ -4,17 +4,20 @@ A checkpoint carries everything needed to use the model again: the HAN's sizes (
 the label names, and the tokenizer with its caps (saved under the "hdc" key by on_save_checkpoint).
 """
 
+import inspect
 from collections.abc import Callable
+from pathlib import Path
 
 import lightning as L
 import torch
 import torch.nn.functional as F
 from tokenizers import Tokenizer
 from torchmetrics import MaxMetric, MetricCollection
-from torchmetrics.classification import MulticlassAccuracy, MulticlassF1Score
+from torchmetrics.classification import MulticlassAccuracy, MulticlassConfusionMatrix, MulticlassF1Score
 
 from hdc.data.batching import Batch
 from hdc.data.vocab import DocumentEncoder
+from hdc.errors import HdcError
 from hdc.models.han import HAN
 
 
@@ -36,6 +39,7 @@ class HANClassifier(L.LightningModule):
         self.save_hyperparameters(logger=False, ignore=["encoder", "optimizer", "scheduler"])
         self.optimizer, self.scheduler = optimizer, scheduler
         self.encoder = encoder
+        self.data_settings: dict = {}  # the data config of training, restored from a checkpoint
         self.label_names = list(label_names)
         self.net = HAN(
             vocab_size, len(label_names), embedding_dim, word_hidden_size, sentence_hidden_size, attention_size
@@ -50,24 +54,29 @@ class HANClassifier(L.LightningModule):
         self.val_metrics = metrics.clone(prefix="val/")
         self.test_metrics = metrics.clone(prefix="test/")
         self.val_acc_best = MaxMetric()
+        self.val_confusion = MulticlassConfusionMatrix(len(label_names))  # drawn by the AttentionHeatmaps callback
 
     def forward(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         return self.net(batch.word_ids, batch.word_counts, batch.sentence_counts)
 
-    def _step(self, batch: Batch, stage: str) -> torch.Tensor:
+    def _step(self, batch: Batch, stage: str) -> tuple[torch.Tensor, torch.Tensor]:
         logits, _, _ = self(batch)
         loss = F.cross_entropy(logits, batch.labels)
         metrics = getattr(self, f"{stage}_metrics")
         metrics.update(logits, batch.labels)
         self.log(f"{stage}/loss", loss, on_step=stage == "train", on_epoch=True, prog_bar=True, batch_size=len(batch))
         self.log_dict(metrics, on_step=False, on_epoch=True, prog_bar=True, batch_size=len(batch))
-        return loss
+        return loss, logits
 
     def training_step(self, batch: Batch, batch_idx: int) -> torch.Tensor:
-        return self._step(batch, "train")
+        return self._step(batch, "train")[0]
 
     def validation_step(self, batch: Batch, batch_idx: int) -> None:
-        self._step(batch, "val")
+        _, logits = self._step(batch, "val")
+        self.val_confusion.update(logits, batch.labels)
+
+    def on_validation_epoch_start(self) -> None:
+        self.val_confusion.reset()
 
     def test_step(self, batch: Batch, batch_idx: int) -> None:
         self._step(batch, "test")
@@ -84,15 +93,21 @@ class HANClassifier(L.LightningModule):
         optimizer = self.optimizer(params=self.parameters())
         if self.scheduler is None:
             return optimizer
+        if "total_steps" in inspect.signature(self.scheduler).parameters:  # a schedule over the whole run
+            scheduler = self.scheduler(optimizer=optimizer, total_steps=self.trainer.estimated_stepping_batches)
+            return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
         scheduler = self.scheduler(optimizer=optimizer)
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "monitor": "val/acc"}}
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         if self.encoder is not None:
+            datamodule = self.trainer.datamodule if self._trainer is not None else None
             checkpoint["hdc"] = {
                 "tokenizer": self.encoder.tokenizer.to_str(),
                 "max_sentences": self.encoder.max_sentences,
                 "max_words": self.encoder.max_words,
+                # Where the data came from, so that eval.py can find the test split by itself.
+                "data": dict(datamodule.hparams) if datamodule is not None else {},
             }
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
@@ -100,3 +115,24 @@ class HANClassifier(L.LightningModule):
         if saved is not None:
             tokenizer = Tokenizer.from_str(saved["tokenizer"])
             self.encoder = DocumentEncoder(tokenizer, saved["max_sentences"], saved["max_words"])
+            self.data_settings = saved.get("data", {})
+
+
+def load_classifier(path: str | Path, map_location: str | torch.device = "cpu") -> HANClassifier:
+    """A trained classifier from an hdc checkpoint, read without executing pickled code.
+
+    A missing, truncated or foreign file is an HdcError naming the file.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise HdcError(f"{path}: no such checkpoint file")
+    try:
+        checkpoint = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as error:  # torch raises many kinds for a damaged file
+        raise HdcError(f"{path}: not a readable checkpoint ({type(error).__name__}: {error})".split("\n")[0]) from None
+    if not isinstance(checkpoint, dict) or "hdc" not in checkpoint or "state_dict" not in checkpoint:
+        raise HdcError(f"{path}: not an hdc checkpoint (no tokenizer inside); train one with train.py")
+    model = HANClassifier(**checkpoint["hyper_parameters"])
+    model.load_state_dict(checkpoint["state_dict"])
+    model.on_load_checkpoint(checkpoint)
+    return model.to(map_location).eval()

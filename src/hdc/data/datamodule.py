@@ -61,11 +61,18 @@ class HFDataModule(L.LightningDataModule):
         self.label_names: list[str] = []
         self._encoded: dict[str, EncodedDocuments] = {}
 
+    def use_encoder(self, encoder: DocumentEncoder, label_names: list[str]) -> None:
+        """Encode with a trained model's tokenizer, caps and label names (evaluation) instead of
+        training a tokenizer; the training split is then not needed."""
+        self.encoder, self.label_names = encoder, list(label_names)
+
     def setup(self, stage: str | None = None) -> None:
         if self.splits is not None:
             return
         hp = self.hparams
         self.splits = load_streaming(hp.path, hp.data_dir, hp.name)
+        if self.encoder is not None:
+            return
         if hp.train_split not in self.splits:
             raise DataError(f"split {hp.train_split!r} not in {hp.path!r} (splits: {list(self.splits)})")
         require_columns(self.splits[hp.train_split], hp.text_column, hp.label_column)

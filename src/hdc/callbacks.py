@@ -1,0 +1,45 @@
+"""Training callbacks: attention heatmaps of fixed validation documents, epoch after epoch."""
+
+from itertools import islice
+from pathlib import Path
+
+import lightning as L
+from lightning.pytorch.loggers import WandbLogger
+
+from hdc.predict import Predictor
+from hdc.viz.confusion import confusion_matrix_png
+from hdc.viz.heatmap import attention_html
+
+
+class AttentionHeatmaps(L.Callback):
+    """At the end of every validation epoch, writes the attention of the first `num_documents`
+    validation documents to `dirpath/epoch_N.html`, and the validation confusion matrix to
+    `dirpath/confusion_epoch_N.png`; with a W&B logger, logs both (wandb.Html, wandb.Image), so
+    that one watches attention sharpen as training goes."""
+
+    def __init__(self, dirpath: str, num_documents: int = 8):
+        self.dirpath, self.num_documents = Path(dirpath), num_documents
+        self.documents: list[tuple[str, int]] | None = None
+
+    def on_validation_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if trainer.sanity_checking or not trainer.is_global_zero or self.num_documents <= 0:
+            return
+        if self.documents is None:  # the same documents every epoch
+            self.documents = list(islice(trainer.datamodule.val_documents(), self.num_documents))
+        texts, labels = zip(*self.documents, strict=True)
+        predictions = Predictor(pl_module, pl_module.device).predict(list(texts))
+        names = [pl_module.label_names[label] for label in labels]
+        epoch = trainer.current_epoch
+        self.dirpath.mkdir(parents=True, exist_ok=True)
+        html_path, confusion_path = self.dirpath / f"epoch_{epoch}.html", self.dirpath / f"confusion_epoch_{epoch}.png"
+        html = attention_html(predictions, names, f"Validation attention after epoch {epoch}")
+        html_path.write_text(html, encoding="utf-8")
+        confusion_matrix_png(pl_module.val_confusion.compute().tolist(), pl_module.label_names, confusion_path)
+        for logger in trainer.loggers:
+            if isinstance(logger, WandbLogger):
+                import wandb
+
+                logger.experiment.log(
+                    {"val/attention": wandb.Html(html), "val/confusion_matrix": wandb.Image(str(confusion_path))},
+                    step=trainer.global_step,
+                )

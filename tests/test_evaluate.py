@@ -1,0 +1,56 @@
+"""eval.py: a checkpoint's numbers on a labelled split, equal to what training recorded."""
+
+import json
+
+import pytest
+import torch
+
+from tests.conftest import metrics, run_entry_point, train
+
+
+@pytest.fixture(scope="module")
+def small_run(tmp_path_factory, small_imdb):
+    """A short training run whose test covers the whole (small) test split."""
+    run_dir = tmp_path_factory.mktemp("small_run")
+    cache = tmp_path_factory.mktemp("cache")
+    train(run_dir, [f"data.path={small_imdb}", f"paths.cache_dir={cache}"], "trainer.limit_test_batches=null")
+    return run_dir, cache
+
+
+def test_eval_reproduces_the_test_metrics_of_training(small_run, tmp_path):
+    run_dir, cache = small_run
+    best = next((run_dir / "checkpoints").glob("epoch_*.ckpt"))
+    run_entry_point("eval.py", tmp_path, f"ckpt_path={best}", f"paths.cache_dir={cache}")
+    evaluated, trained = metrics(tmp_path), metrics(run_dir)
+    assert evaluated["test/documents"] == 400
+    for name in ("test/acc", "test/f1", "test/loss"):
+        assert evaluated[name] == pytest.approx(trained[name], abs=1e-6), name
+    confusion = torch.tensor(evaluated["test/confusion_matrix"])
+    assert confusion.sum() == 400 and confusion.trace() / 400 == pytest.approx(evaluated["test/acc"])
+    assert set(evaluated["test/f1_per_class"]) == {"neg", "pos"}
+    assert (tmp_path / "confusion_matrix.png").stat().st_size > 1000
+
+
+def test_eval_on_another_split_and_file(small_run, small_imdb, tmp_path):
+    run_dir, _ = small_run
+    csv = tmp_path / "reviews.csv"
+    csv.write_text("review,stars\nA wonderful film.,pos\nDreadful.,neg\nFine.,pos\n")
+    overrides = [f"data.path={csv}", "data.split=train", "data.text_column=review", "data.label_column=stars"]
+    result = run_entry_point("eval.py", tmp_path / "csv", f"ckpt_path={run_dir}/checkpoints/last.ckpt", *overrides)
+    assert json.loads((tmp_path / "csv" / "metrics.json").read_text())["test/documents"] == 3
+    assert "accuracy" in result.stdout
+
+
+@pytest.mark.parametrize("damage", ["missing", "garbage", "truncated", "foreign"])
+def test_a_bad_checkpoint_is_one_clear_line(small_run, tmp_path, damage):
+    path = tmp_path / "model.ckpt"
+    good = (small_run[0] / "checkpoints" / "last.ckpt").read_bytes()
+    if damage == "garbage":
+        path.write_bytes(b"not a checkpoint at all")
+    elif damage == "truncated":
+        path.write_bytes(good[: len(good) // 2])
+    elif damage == "foreign":
+        torch.save({"weights": torch.zeros(3)}, path)
+    result = run_entry_point("eval.py", tmp_path / "run", f"ckpt_path={path}", check=False)
+    assert result.returncode == 1
+    assert str(path) in result.stderr + result.stdout and "Traceback" not in result.stderr

@@ -1,0 +1,102 @@
+"""Prediction from a checkpoint (Python and CLI), awkward inputs, and the attention heatmap."""
+
+import json
+import math
+import re
+
+import pytest
+
+import hdc
+from hdc.viz.heatmap import attention_html, attention_png
+from tests.conftest import run_entry_point
+
+AWKWARD = {
+    "empty": "",
+    "blank": " \n\t ",
+    "no punctuation": "no full stop anywhere in this rather long review " * 40,
+    "one megabyte": "A long sentence about the film. " * 33_000,
+    "control characters": "Good\x00 film\x07.\x1b[31m Bad\u200b ending.",
+}
+
+
+@pytest.fixture(scope="module")
+def predictor(debug_run):
+    return hdc.load(debug_run / "checkpoints" / "last.ckpt")
+
+
+def test_predictions_are_well_formed_on_awkward_input(predictor):
+    predictions = predictor.predict(list(AWKWARD.values()))
+    caps = predictor.model.encoder
+    for name, prediction in zip(AWKWARD, predictions, strict=True):
+        assert prediction.label in ("neg", "pos"), name
+        assert math.isclose(sum(prediction.probabilities.values()), 1, abs_tol=1e-5), name
+        assert 1 <= len(prediction.sentences) <= caps.max_sentences, name
+        assert math.isclose(sum(s.weight for s in prediction.sentences), 1, abs_tol=1e-5), name
+        for sentence in prediction.sentences:
+            assert 1 <= len(sentence.words) == len(sentence.word_weights) <= caps.max_words, name
+            assert math.isclose(sum(sentence.word_weights), 1, abs_tol=1e-5), name
+    assert predictions[0].sentences[0].words == [""]  # an empty text is read as one unknown word
+    assert predictions[0].probabilities == pytest.approx(predictions[1].probabilities)
+
+
+def test_words_are_shown_as_written(predictor):
+    (prediction,) = predictor.predict(["Mr. Smith LOVED it. Zxqwv!"])
+    assert [s.words for s in prediction.sentences] == [["Mr", ".", "Smith", "LOVED", "it", "."], ["Zxqwv", "!"]]
+
+
+def test_heatmap_escapes_text_and_carries_the_model_weights(predictor, tmp_path):
+    texts = ['<script>alert("x")</script> A fine film. <b>bold</b> & more.', "Dull. Very dull."]
+    predictions = predictor.predict(texts)
+    page = attention_html(predictions, ["pos", "<neg>"], title="<title>")
+    assert "<script" not in page and "<b>bold" not in page and "alert" in page
+    assert ">&lt;</span>" in page and "&amp;" in page  # the review's markup is shown as text
+    assert "&lt;neg&gt;" in page and "&lt;title&gt;" in page
+    assert not re.search(r"(src|href)=|https?:|@import|url\(", page)  # self-contained: nothing to fetch
+    sentence_weights = [float(x) for x in re.findall(r'class="sentence" data-weight="([^"]+)"', page)]
+    word_weights = [float(x) for x in re.findall(r'class="word" data-weight="([^"]+)"', page)]
+    assert sentence_weights == pytest.approx([s.weight for p in predictions for s in p.sentences], rel=1e-5)
+    expected = [w for p in predictions for s in p.sentences for w in s.word_weights]
+    assert word_weights == pytest.approx(expected, rel=1e-5, abs=1e-9)
+    attention_png(predictions[0], tmp_path / "document.png", true_label="pos")
+    assert (tmp_path / "document.png").stat().st_size > 1000
+
+
+def test_cli_reads_stdin_and_writes_jsonl_and_html(debug_run, tmp_path):
+    html = tmp_path / "att.html"
+    result = run_entry_point(
+        "predict.py", tmp_path / "run", f"ckpt_path={debug_run}/checkpoints/last.ckpt", "input=-", "output=-",
+        f"html={html}", stdin="This movie was wonderful. I loved it.\n\nDull.\n",
+    )  # fmt: skip
+    rows = [json.loads(line) for line in result.stdout.splitlines()]
+    assert len(rows) == 2 and {"label", "probabilities", "sentences"} <= set(rows[0])
+    assert rows[0]["sentences"][0]["words"][:2] == ["This", "movie"]
+    assert html.read_text().count('class="document"') == 2
+
+
+def test_cli_reads_jsonl_and_non_utf8_bytes(debug_run, tmp_path):
+    jsonl, raw = tmp_path / "in.jsonl", tmp_path / "in.txt"
+    jsonl.write_text('{"text": "Great.", "label": "pos"}\n\n{"text": "Awful.", "label": "neg"}\n')
+    raw.write_bytes(b"Caf\xe9 au lait \xff\xfe was good.\nSecond line.\n")
+    checkpoint = f"ckpt_path={debug_run}/checkpoints/last.ckpt"
+    for source, count in ((jsonl, 2), (raw, 2)):
+        out = tmp_path / f"{source.name}.out"
+        run_entry_point("predict.py", tmp_path / f"run_{source.suffix}", checkpoint, f"input={source}", f"output={out}")
+        rows = [json.loads(line) for line in out.read_text().splitlines()]
+        assert len(rows) == count
+    assert "\ufffd" in "".join(rows[0]["sentences"][0]["words"])  # undecodable bytes became U+FFFD
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ('{"text": "fine"}\nnot json\n', "line 2: not JSON"),
+        ('{"body": "x"}\n', 'line 1: expected an object with a "text"'),
+    ],
+)
+def test_cli_bad_jsonl_is_one_clear_line(debug_run, tmp_path, content, message):
+    source = tmp_path / "in.jsonl"
+    source.write_text(content)
+    result = run_entry_point(
+        "predict.py", tmp_path / "run", f"ckpt_path={debug_run}/checkpoints/last.ckpt", f"input={source}", check=False
+    )
+    assert result.returncode == 1 and message in result.stderr and "Traceback" not in result.stderr

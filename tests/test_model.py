@@ -1,7 +1,7 @@
 import torch
 
 from hdc.data.batching import batch_of
-from hdc.models.han import HAN
+from hdc.models.han import HAN, packing
 
 VOCAB = 50
 
@@ -83,3 +83,14 @@ def test_gradients_are_finite_and_reach_the_embedding():
     assert all(torch.isfinite(p.grad).all() for p in model.parameters() if p.grad is not None)
     assert model.embedding.weight.grad.abs().sum() > 0
     assert torch.all(model.embedding.weight.grad[0] == 0)  # the PAD row never learns
+
+
+def test_packing_matches_torch_pack_padded_sequence():
+    lengths = torch.tensor([3, 1, 4, 4, 2])
+    flat = torch.arange(int(lengths.sum()))  # item i stored flat, unit after unit
+    padded = torch.nn.utils.rnn.pad_sequence(list(flat.split(lengths.tolist())), batch_first=True)
+    expected = torch.nn.utils.rnn.pack_padded_sequence(padded, lengths, batch_first=True, enforce_sorted=False)
+    rows, units, batch_sizes, sorted_units = packing(lengths)
+    assert torch.equal(flat[rows], expected.data) and torch.equal(batch_sizes, expected.batch_sizes)
+    assert torch.equal(sorted_units, expected.sorted_indices)
+    assert torch.equal(units, torch.repeat_interleave(torch.arange(5), lengths)[rows])  # each row's unit

@@ -1,5 +1,10 @@
 """Errors in what the user gave us (data, config, files): entry points report them in one line, no traceback."""
 
+import logging
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 
 class HdcError(Exception):
     pass
@@ -7,3 +12,13 @@ class HdcError(Exception):
 
 class DataError(HdcError, ValueError):
     """The dataset does not match the configuration: a missing dataset, split or column, an unknown label."""
+
+
+@contextmanager
+def reported_as_one_line(log: logging.Logger) -> Iterator[None]:
+    """For entry points: an HdcError becomes one logged line and exit status 1."""
+    try:
+        yield
+    except HdcError as error:
+        log.error(error)
+        sys.exit(1)

@@ -7,7 +7,6 @@ and the confusion matrix) and confusion_matrix.png into the run directory, and p
 
 import json
 import logging
-import sys
 from pathlib import Path
 
 import hydra
@@ -23,7 +22,7 @@ from torchmetrics.functional.classification import (
 )
 
 from hdc.data.datamodule import HFDataModule
-from hdc.errors import HdcError
+from hdc.errors import HdcError, reported_as_one_line
 from hdc.module import HANClassifier, load_classifier
 from hdc.paths import CONFIG_DIR
 from hdc.viz.confusion import confusion_matrix_png
@@ -99,8 +98,5 @@ def evaluate(cfg: DictConfig) -> dict:
 
 @hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name="eval.yaml")
 def main(cfg: DictConfig) -> None:
-    try:
+    with reported_as_one_line(log):
         evaluate(cfg)
-    except HdcError as error:
-        log.error(error)
-        sys.exit(1)

@@ -19,7 +19,7 @@ import torch
 from omegaconf import DictConfig
 
 from hdc.data.batching import batch_of
-from hdc.errors import HdcError
+from hdc.errors import HdcError, reported_as_one_line
 from hdc.module import HANClassifier, load_classifier
 from hdc.paths import CONFIG_DIR
 
@@ -138,8 +138,5 @@ def predict(cfg: DictConfig) -> list[Prediction]:
 
 @hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name="predict.yaml")
 def main(cfg: DictConfig) -> None:
-    try:
+    with reported_as_one_line(log):
         predict(cfg)
-    except HdcError as error:
-        log.error(error)
-        sys.exit(1)

@@ -2,7 +2,6 @@
 
 import json
 import logging
-import sys
 from pathlib import Path
 
 import hydra
@@ -10,7 +9,7 @@ import lightning as L
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from hdc.errors import HdcError
+from hdc.errors import HdcError, reported_as_one_line
 from hdc.loggers import instantiate_loggers
 from hdc.paths import CONFIG_DIR
 
@@ -58,11 +57,8 @@ def train(cfg: DictConfig) -> dict[str, float]:
 
 @hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name="train.yaml")
 def main(cfg: DictConfig) -> float | None:
-    try:
+    with reported_as_one_line(log):
         metrics = train(cfg)
-    except HdcError as error:
-        log.error(error)
-        sys.exit(1)
     return metrics.get(cfg.get("optimized_metric", ""))  # what a hyperparameter sweep maximises
 
 

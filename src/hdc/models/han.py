@@ -1,41 +1,78 @@
 """Hierarchical Attention Network (Yang et al., NAACL 2016): words -> sentences -> document.
 
 Plain torch, built from plain arguments. Input is a batch of documents flattened into sentences
-(see hdc.data.batching.Batch): all sentences of the batch pass through the word encoder in one call,
-then are regrouped per document for the sentence encoder. Padding never reaches an output: the GRUs
-run on packed sequences and attention gives padding a weight of exactly 0.
+(see hdc.data.batching.Batch). Both levels have one shape: items stored flat, unit after unit
+(words of all sentences; sentence vectors of all documents), with the number of items per unit.
+A level packs its items for a BiGRU and pools them by attention straight from the packed rows, so
+padding is never embedded, encoded or attended to: it cannot reach an output, and it costs
+nothing (unpacking a padded GRU output and its backward pass cost more than the GRU itself on a CPU).
 """
 
 import torch
 from torch import nn
-from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+from torch.nn.utils.rnn import PackedSequence
 
 
-class BiGRU(nn.Module):
-    """A bidirectional GRU over padded sequences of given lengths; outputs are 0 at padding."""
+def packing(lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """How to pack items stored flat, unit after unit, for an RNN (time step by time step, longest unit
+    first, as torch's pack_padded_sequence does).
 
-    def __init__(self, input_size: int, hidden_size: int):
-        super().__init__()
-        self.gru = nn.GRU(input_size, hidden_size, batch_first=True, bidirectional=True)
-
-    def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        packed = pack_padded_sequence(x, lengths.cpu(), batch_first=True, enforce_sorted=False)
-        out, _ = self.gru(packed)
-        return pad_packed_sequence(out, batch_first=True, total_length=x.size(1))[0]
+    Returns `rows` (the flat item at each packed position), `units` (its unit), the packed sequence's
+    `batch_sizes` (on the CPU, as RNNs require) and `sorted_units` (units, longest first).
+    """
+    lengths = lengths.cpu()
+    sorted_lengths, sorted_units = lengths.sort(descending=True, stable=True)
+    steps = torch.arange(int(sorted_lengths[0]))[:, None]
+    present = steps < sorted_lengths  # [time, units]: a prefix of each row, since units are sorted
+    first_item = (torch.cumsum(lengths, 0) - lengths)[sorted_units]
+    rows = (first_item + steps)[present]
+    return rows, sorted_units.expand_as(present)[present], present.sum(1), sorted_units
 
 
 class AttentionPooling(nn.Module):
-    """u = tanh(W h + b); weights = softmax(u . context) over real positions; returns sum(weights * h)."""
+    """u = tanh(W h + b); weights = softmax of u . context over each unit's items; returns sum(weights * h)."""
 
     def __init__(self, input_size: int, attention_size: int):
         super().__init__()
         self.project = nn.Linear(input_size, attention_size)
         self.context = nn.Linear(attention_size, 1, bias=False)
 
-    def forward(self, h: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(self, h: torch.Tensor, units: torch.Tensor, count: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """h [items, features] with units [items] (the unit of each item, 0..count-1)."""
         scores = self.context(torch.tanh(self.project(h))).squeeze(-1)
-        weights = scores.masked_fill(~mask, float("-inf")).softmax(dim=-1)
-        return torch.einsum("bt,btd->bd", weights, h), weights
+        with torch.no_grad():  # a per-unit shift for a stable softmax; softmax is blind to it, so no gradient
+            top = scores.new_full((count,), -torch.inf).scatter_reduce(0, units, scores, "amax")
+        exp = (scores - top[units]).exp()
+        weights = exp / exp.new_zeros(count).index_add(0, units, exp)[units]
+        return h.new_zeros(count, h.size(-1)).index_add(0, units, weights[:, None] * h), weights
+
+
+class Level(nn.Module):
+    """One level of the hierarchy: a BiGRU over each unit's items, then attention pooling into one
+    vector per unit (words -> a sentence vector; sentence vectors -> a document vector)."""
+
+    def __init__(self, input_size: int, hidden_size: int, attention_size: int):
+        super().__init__()
+        self.gru = nn.GRU(input_size, hidden_size, bidirectional=True)
+        self.attention = AttentionPooling(2 * hidden_size, attention_size)
+
+    def forward(self, items: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """items [total, features], flat unit after unit; lengths [units] (each >= 1).
+
+        Returns unit vectors [units, 2 x hidden] and each item's attention weight [total].
+        """
+        rows, units, batch_sizes, sorted_units = packing(lengths)
+        rows, units, sorted_units = rows.to(items.device), units.to(items.device), sorted_units.to(items.device)
+        packed = PackedSequence(items[rows], batch_sizes, sorted_units, torch.argsort(sorted_units))
+        encoded, _ = self.gru(packed)
+        vectors, packed_weights = self.attention(encoded.data, units, len(lengths))
+        return vectors, packed_weights.new_zeros(len(items)).index_copy(0, rows, packed_weights)
+
+
+def unflatten(flat: torch.Tensor, lengths: torch.Tensor, width: int) -> torch.Tensor:
+    """Per-item values stored unit after unit -> [units, width], 0 where a unit has no item."""
+    mask = torch.arange(width, device=flat.device) < lengths[:, None]
+    return flat.new_zeros(mask.shape).masked_scatter(mask, flat)
 
 
 class HAN(nn.Module):
@@ -51,30 +88,23 @@ class HAN(nn.Module):
     ):
         super().__init__()
         self.embedding = nn.Embedding(vocab_size, embedding_dim, padding_idx=padding_idx)
-        self.word_encoder = BiGRU(embedding_dim, word_hidden_size)
-        self.word_attention = AttentionPooling(2 * word_hidden_size, attention_size)
-        self.sentence_encoder = BiGRU(2 * word_hidden_size, sentence_hidden_size)
-        self.sentence_attention = AttentionPooling(2 * sentence_hidden_size, attention_size)
+        self.words = Level(embedding_dim, word_hidden_size, attention_size)
+        self.sentences = Level(2 * word_hidden_size, sentence_hidden_size, attention_size)
         self.classifier = nn.Linear(2 * sentence_hidden_size, num_classes)
 
     def forward(
         self, word_ids: torch.Tensor, word_counts: torch.Tensor, sentence_counts: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """word_ids [sentences, words], word_counts [sentences], sentence_counts [documents].
+        """word_ids [sentences, words] (padded), word_counts [sentences], sentence_counts [documents].
 
         Returns logits [documents, classes], word attention [sentences, words] (0 on padding) and
         sentence attention [documents, max sentences] (0 on padding).
         """
         word_mask = torch.arange(word_ids.size(1), device=word_ids.device) < word_counts[:, None]
-        words = self.word_encoder(self.embedding(word_ids), word_counts)
-        sentence_vectors, word_weights = self.word_attention(words, word_mask)
-
-        # Regroup the flat sentences into [documents, max sentences, features], padding with zeros.
-        max_sentences = int(sentence_counts.max())
-        sentence_mask = torch.arange(max_sentences, device=word_ids.device) < sentence_counts[:, None]
-        sentences = sentence_vectors.new_zeros(len(sentence_counts), max_sentences, sentence_vectors.size(-1))
-        sentences = sentences.masked_scatter(sentence_mask[..., None], sentence_vectors)
-
-        sentences = self.sentence_encoder(sentences, sentence_counts)
-        document, sentence_weights = self.sentence_attention(sentences, sentence_mask)
-        return self.classifier(document), word_weights, sentence_weights
+        sentence_vectors, word_weights = self.words(self.embedding(word_ids[word_mask]), word_counts)
+        document_vectors, sentence_weights = self.sentences(sentence_vectors, sentence_counts)
+        return (
+            self.classifier(document_vectors),
+            unflatten(word_weights, word_counts, word_ids.size(1)),
+            unflatten(sentence_weights, sentence_counts, int(sentence_counts.max())),
+        )

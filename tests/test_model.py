@@ -1,3 +1,4 @@
+import pytest
 import torch
 
 from hdc.data.batching import batch_of
@@ -21,11 +22,14 @@ def run(model, documents):
     return model(batch.word_ids, batch.word_counts, batch.sentence_counts)
 
 
-def make_model() -> HAN:
+VARIANTS = {"han": {}, "mean": {"word_pooling": "mean", "sentence_pooling": "mean"},
+            "max": {"word_pooling": "max", "sentence_pooling": "max"}, "flat": {"flat": True}}  # fmt: skip
+
+
+def make_model(variant: str = "han") -> HAN:
     torch.manual_seed(0)
-    return HAN(
-        VOCAB, num_classes=3, embedding_dim=16, word_hidden_size=8, sentence_hidden_size=8, attention_size=10
-    ).eval()
+    sizes = dict(embedding_dim=16, word_hidden_size=8, sentence_hidden_size=8, attention_size=10)
+    return HAN(VOCAB, num_classes=3, **sizes, **VARIANTS[variant]).eval()
 
 
 def test_shapes():
@@ -37,9 +41,10 @@ def test_shapes():
     assert sentence_weights.shape == (5, max(len(d) for d in documents))
 
 
-def test_padding_does_not_change_any_output():
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_padding_does_not_change_any_output(variant):
     """Each document alone (no padding) gives the same logits and attention as inside a padded batch."""
-    model = make_model()
+    model = make_model(variant)
     documents = random_documents(torch.Generator().manual_seed(2), 8)
     with torch.no_grad():
         batch_logits, batch_words, batch_sentences = run(model, documents)
@@ -63,21 +68,42 @@ def test_extra_padding_columns_change_nothing():
     torch.testing.assert_close(logits, padded_logits, atol=1e-6, rtol=0)
 
 
-def test_attention_sums_to_one_over_real_tokens_and_is_zero_on_padding():
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_weights_sum_to_one_per_unit_and_are_zero_on_padding(variant):
     documents = random_documents(torch.Generator().manual_seed(4), 6)
     batch = batch_of(documents, [0] * 6)
     with torch.no_grad():
-        _, word_weights, sentence_weights = make_model()(batch.word_ids, batch.word_counts, batch.sentence_counts)
+        _, word_weights, sentence_weights = make_model(variant)(
+            batch.word_ids, batch.word_counts, batch.sentence_counts
+        )
     word_real = torch.arange(word_weights.size(1)) < batch.word_counts[:, None]
     sentence_real = torch.arange(sentence_weights.size(1)) < batch.sentence_counts[:, None]
     assert torch.all(word_weights[~word_real] == 0) and torch.all(sentence_weights[~sentence_real] == 0)
-    torch.testing.assert_close(word_weights.sum(1), torch.ones(len(word_weights)))
     torch.testing.assert_close(sentence_weights.sum(1), torch.ones(len(sentence_weights)))
-    assert torch.all(word_weights[word_real] > 0)
+    if variant == "flat":  # word weights sum to 1 per document, and make up the sentence weights
+        torch.testing.assert_close(word_weights.sum(1), sentence_weights[sentence_real])
+    else:
+        torch.testing.assert_close(word_weights.sum(1), torch.ones(len(word_weights)))
+    if variant != "max":  # max pooling gives 0 to items that hold no feature's maximum
+        assert torch.all(word_weights[word_real] > 0)
 
 
-def test_gradients_are_finite_and_reach_the_embedding():
-    model = make_model().train()
+@pytest.mark.parametrize("variant", ["mean", "flat"])
+def test_ablations_differ_from_the_han(variant):
+    batch = batch_of(random_documents(torch.Generator().manual_seed(6), 3), [0] * 3)
+    with torch.no_grad():
+        han, variant_out = (
+            make_model(v)(batch.word_ids, batch.word_counts, batch.sentence_counts) for v in ("han", variant)
+        )
+    assert not torch.allclose(han[0], variant_out[0])
+    if variant == "mean":  # equal weights within each sentence
+        row = batch.word_counts[0]
+        torch.testing.assert_close(variant_out[1][0, :row], torch.full((int(row),), 1 / row))
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_gradients_are_finite_and_reach_the_embedding(variant):
+    model = make_model(variant).train()
     logits, _, _ = run(model, random_documents(torch.Generator().manual_seed(5), 4))
     logits.sum().backward()
     assert all(torch.isfinite(p.grad).all() for p in model.parameters() if p.grad is not None)

@@ -30,6 +30,9 @@ class HANClassifier(L.LightningModule):
         word_hidden_size: int = 50,
         sentence_hidden_size: int = 50,
         attention_size: int = 100,
+        word_pooling: str = "attention",
+        sentence_pooling: str = "attention",
+        flat: bool = False,
         optimizer: Callable[..., torch.optim.Optimizer] | None = None,
         scheduler: Callable[..., torch.optim.lr_scheduler.LRScheduler] | None = None,
         encoder: DocumentEncoder | None = None,
@@ -42,7 +45,15 @@ class HANClassifier(L.LightningModule):
         self.data_settings: dict = {}  # the data config of training, restored from a checkpoint
         self.label_names = list(label_names)
         self.net = HAN(
-            vocab_size, len(label_names), embedding_dim, word_hidden_size, sentence_hidden_size, attention_size
+            vocab_size,
+            len(label_names),
+            embedding_dim,
+            word_hidden_size,
+            sentence_hidden_size,
+            attention_size,
+            word_pooling=word_pooling,
+            sentence_pooling=sentence_pooling,
+            flat=flat,
         )
         metrics = MetricCollection(
             {

@@ -29,43 +29,62 @@ def packing(lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Te
     return rows, sorted_units.expand_as(present)[present], present.sum(1), sorted_units
 
 
-class AttentionPooling(nn.Module):
-    """u = tanh(W h + b); weights = softmax of u . context over each unit's items; returns sum(weights * h)."""
+POOLINGS = ("attention", "mean", "max")
 
-    def __init__(self, input_size: int, attention_size: int):
+
+class Pooling(nn.Module):
+    """A unit's items -> one vector, and a weight per item (summing to 1 within the unit).
+
+    "attention" is the paper's: u = tanh(W h + b), weights = softmax(u . context) within the unit,
+    vector = sum(weights * h). "mean" (HN-AVE) is the same with equal weights. "max" (HN-MAX) takes
+    each feature's maximum; an item's weight is the share of features whose maximum it holds.
+    """
+
+    def __init__(self, kind: str, input_size: int, attention_size: int):
         super().__init__()
-        self.project = nn.Linear(input_size, attention_size)
-        self.context = nn.Linear(attention_size, 1, bias=False)
+        if kind not in POOLINGS:
+            raise ValueError(f"pooling {kind!r} is not one of {POOLINGS}")
+        self.kind = kind
+        if kind == "attention":
+            self.project = nn.Linear(input_size, attention_size)
+            self.context = nn.Linear(attention_size, 1, bias=False)
 
     def forward(self, h: torch.Tensor, units: torch.Tensor, count: int) -> tuple[torch.Tensor, torch.Tensor]:
         """h [items, features] with units [items] (the unit of each item, 0..count-1)."""
-        scores = self.context(torch.tanh(self.project(h))).squeeze(-1)
+        if self.kind == "max":
+            top = h.new_full((count, h.size(-1)), -torch.inf)
+            top = top.scatter_reduce(0, units[:, None].expand_as(h), h, "amax")
+            return top, (h == top[units]).float().mean(-1)
+        if self.kind == "attention":
+            scores = self.context(torch.tanh(self.project(h))).squeeze(-1)
+        else:
+            scores = h.new_zeros(len(h))
         with torch.no_grad():  # a per-unit shift for a stable softmax; softmax is blind to it, so no gradient
-            top = scores.new_full((count,), -torch.inf).scatter_reduce(0, units, scores, "amax")
-        exp = (scores - top[units]).exp()
+            shift = scores.new_full((count,), -torch.inf).scatter_reduce(0, units, scores, "amax")
+        exp = (scores - shift[units]).exp()
         weights = exp / exp.new_zeros(count).index_add(0, units, exp)[units]
         return h.new_zeros(count, h.size(-1)).index_add(0, units, weights[:, None] * h), weights
 
 
 class Level(nn.Module):
-    """One level of the hierarchy: a BiGRU over each unit's items, then attention pooling into one
-    vector per unit (words -> a sentence vector; sentence vectors -> a document vector)."""
+    """One level of the hierarchy: a BiGRU over each unit's items, then pooling into one vector per
+    unit (words -> a sentence vector; sentence vectors -> a document vector)."""
 
-    def __init__(self, input_size: int, hidden_size: int, attention_size: int):
+    def __init__(self, input_size: int, hidden_size: int, attention_size: int, pooling: str = "attention"):
         super().__init__()
         self.gru = nn.GRU(input_size, hidden_size, bidirectional=True)
-        self.attention = AttentionPooling(2 * hidden_size, attention_size)
+        self.pooling = Pooling(pooling, 2 * hidden_size, attention_size)
 
     def forward(self, items: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """items [total, features], flat unit after unit; lengths [units] (each >= 1).
 
-        Returns unit vectors [units, 2 x hidden] and each item's attention weight [total].
+        Returns unit vectors [units, 2 x hidden] and each item's weight in its unit [total].
         """
         rows, units, batch_sizes, sorted_units = packing(lengths)
         rows, units, sorted_units = rows.to(items.device), units.to(items.device), sorted_units.to(items.device)
         packed = PackedSequence(items[rows], batch_sizes, sorted_units, torch.argsort(sorted_units))
         encoded, _ = self.gru(packed)
-        vectors, packed_weights = self.attention(encoded.data, units, len(lengths))
+        vectors, packed_weights = self.pooling(encoded.data, units, len(lengths))
         return vectors, packed_weights.new_zeros(len(items)).index_copy(0, rows, packed_weights)
 
 
@@ -76,6 +95,10 @@ def unflatten(flat: torch.Tensor, lengths: torch.Tensor, width: int) -> torch.Te
 
 
 class HAN(nn.Module):
+    """The HAN; `word_pooling`/`sentence_pooling` give its ablations (HN-AVE: "mean", HN-MAX: "max"),
+    and `flat=True` the baseline without sentences: one BiGRU and pooling over all words of a document
+    (its word weights then sum to 1 per document, and a sentence's weight is the sum of its words')."""
+
     def __init__(
         self,
         vocab_size: int,
@@ -85,24 +108,40 @@ class HAN(nn.Module):
         sentence_hidden_size: int = 50,
         attention_size: int = 100,
         padding_idx: int = 0,
+        word_pooling: str = "attention",
+        sentence_pooling: str = "attention",
+        flat: bool = False,
     ):
         super().__init__()
+        self.flat = flat
         self.embedding = nn.Embedding(vocab_size, embedding_dim, padding_idx=padding_idx)
-        self.words = Level(embedding_dim, word_hidden_size, attention_size)
-        self.sentences = Level(2 * word_hidden_size, sentence_hidden_size, attention_size)
-        self.classifier = nn.Linear(2 * sentence_hidden_size, num_classes)
+        self.words = Level(embedding_dim, word_hidden_size, attention_size, word_pooling)
+        self.sentences = (
+            None if flat else Level(2 * word_hidden_size, sentence_hidden_size, attention_size, sentence_pooling)
+        )
+        self.classifier = nn.Linear(2 * (word_hidden_size if flat else sentence_hidden_size), num_classes)
 
     def forward(
         self, word_ids: torch.Tensor, word_counts: torch.Tensor, sentence_counts: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """word_ids [sentences, words] (padded), word_counts [sentences], sentence_counts [documents].
 
-        Returns logits [documents, classes], word attention [sentences, words] (0 on padding) and
-        sentence attention [documents, max sentences] (0 on padding).
+        Returns logits [documents, classes], word weights [sentences, words] (0 on padding) and
+        sentence weights [documents, max sentences] (0 on padding).
         """
         word_mask = torch.arange(word_ids.size(1), device=word_ids.device) < word_counts[:, None]
-        sentence_vectors, word_weights = self.words(self.embedding(word_ids[word_mask]), word_counts)
-        document_vectors, sentence_weights = self.sentences(sentence_vectors, sentence_counts)
+        words = self.embedding(word_ids[word_mask])
+        if self.flat:
+            document_of_sentence = torch.repeat_interleave(sentence_counts)
+            word_counts_per_document = word_counts.new_zeros(len(sentence_counts)).index_add(
+                0, document_of_sentence, word_counts
+            )
+            document_vectors, word_weights = self.words(words, word_counts_per_document)
+            sentence_of_word = torch.repeat_interleave(word_counts)
+            sentence_weights = word_weights.new_zeros(len(word_counts)).index_add(0, sentence_of_word, word_weights)
+        else:
+            sentence_vectors, word_weights = self.words(words, word_counts)
+            document_vectors, sentence_weights = self.sentences(sentence_vectors, sentence_counts)
         return (
             self.classifier(document_vectors),
             unflatten(word_weights, word_counts, word_ids.size(1)),

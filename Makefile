@@ -8,7 +8,7 @@ TORCH ?= torch==2.13.0
 IMDB_DIR ?= $(firstword $(HDC_IMDB_DIR) $(wildcard ../shared/data/imdb))
 ARGS ?=
 
-.PHONY: install data train test bench time-to-accuracy format lint clean
+.PHONY: install data train test bench time-to-accuracy reproduce format lint clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -37,6 +37,11 @@ bench: data
 # make time-to-accuracy [ARGS="seed=1"] [OUT=results/time_to_accuracy.json]: raw text to tested model, empty caches
 time-to-accuracy: data
 	$(BIN)/python scripts/time_to_accuracy.py $(ARGS) $(if $(OUT),--out $(OUT))
+
+# make reproduce [LIST=imdb]: the experiments of configs/reproduce/$(LIST).yaml -> results/RESULTS.md
+LIST ?= imdb
+reproduce: data
+	$(BIN)/python scripts/reproduce.py $(LIST) $(ARGS)
 
 format:
 	$(BIN)/ruff format .

@@ -1,6 +1,7 @@
 """Tiny runs of the benchmark scripts, so that `make bench` and `make time-to-accuracy` cannot rot."""
 
 import json
+import os
 import subprocess
 import sys
 
@@ -9,8 +10,8 @@ import torch
 from tests.conftest import ROOT
 
 
-def run_script(*arguments) -> subprocess.CompletedProcess:
-    result = subprocess.run([sys.executable, *arguments], cwd=ROOT, capture_output=True, text=True)
+def run_script(*arguments, env=None) -> subprocess.CompletedProcess:
+    result = subprocess.run([sys.executable, *arguments], cwd=ROOT, capture_output=True, text=True, env=env)
     assert result.returncode == 0, result.stderr[-3000:]
     return result
 
@@ -37,3 +38,19 @@ def test_time_to_accuracy_reports_the_whole_run(imdb_dir, tmp_path):
     timed = json.loads(out.read_text())
     assert timed["seconds"] > 0 and 0 <= timed["test_acc"] <= 1 and timed["peak_rss_mb"] > 100
     assert "s from raw text to a tested model" in result.stdout
+
+
+def test_reproduce_runs_a_list_skips_finished_runs_and_lists_what_could_not_run(imdb_dir, tmp_path):
+    results, runs = tmp_path / "RESULTS.md", tmp_path / "runs"
+    arguments = ["scripts/reproduce.py", "smoke", "--results", str(results), "--runs-dir", str(runs)]
+    env_overrides = [f"data.path={imdb_dir}", f"paths.cache_dir={tmp_path / 'cache'}"]
+    offline = os.environ | {"HF_HUB_OFFLINE": "1"}  # the missing dataset fails at once instead of retrying
+    run_script(*arguments, *env_overrides, env=offline)
+    table = results.read_text()
+    assert table.count("(2 of 2 seeds)") == 2 and "| HN-ATT | IMDB binary |" in table and "| 90.4 |" in table
+    assert "not run: " in table and "nobody/nothing" in table  # listed, not dropped
+    finished = sorted(runs.glob("smoke/*/metrics.json"))
+    assert len(finished) == 4
+    stamps = [path.stat().st_mtime_ns for path in finished]
+    run_script(*arguments, *env_overrides, env=offline)  # everything finished: nothing trains again
+    assert [path.stat().st_mtime_ns for path in finished] == stamps

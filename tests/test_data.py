@@ -176,3 +176,20 @@ def test_default_caps_keep_99_percent_of_imdb_words(imdb_module):
         return sum(len(sentence) for document in encoder.encode(texts) for sentence in document)
 
     assert words(capped) / words(uncapped) >= 0.99  # measured: 0.9956 at 60 x 80
+
+
+def test_numeric_labels_named_in_config_map_by_value(tmp_path):
+    path = tmp_path / "ratings.csv"
+    path.write_text("text,stars\nGreat.,7\nAwful.,1\nBest ever.,10\n")
+    names = ["1", "2", "3", "4", "7", "8", "9", "10"]  # the ratings of experiment=imdb_rating
+    dm = HFDataModule(str(path), str(tmp_path), str(tmp_path / "cache"), label_column="stars", label_names=names,
+                      min_frequency=1, val_fraction=0.0)  # fmt: skip
+    dm.setup()
+    assert [label for _, label in dm.train_documents()] == [4, 0, 7]  # 7 is class "7", not index 7
+
+
+def test_imdb_rating_config_reads_real_ratings(imdb_dir, tmp_path):
+    config = OmegaConf.load(ROOT / "configs" / "experiment" / "imdb_rating.yaml").data
+    dm = imdb(imdb_dir, tmp_path, label_column=config.label_column, label_names=list(config.label_names))
+    labels = [label for _, label in dm.val_documents()]
+    assert dm.label_names == ["1", "2", "3", "4", "7", "8", "9", "10"] and set(labels) == set(range(8))

@@ -81,7 +81,8 @@ class HFDataModule(L.LightningDataModule):
 
     def _split(self, name: str, keep: tuple[float, float] = (0.0, 1.0)) -> LabelledSplit:
         hp = self.hparams
-        return LabelledSplit(self.splits[name], hp.text_column, hp.label_column, self.label_names, keep, hp.split_seed)
+        columns = (hp.text_column, hp.label_column)
+        return LabelledSplit(self.splits[name], *columns, self.label_names, keep, hp.split_seed, bool(hp.label_names))
 
     @property
     def _carves_validation(self) -> bool:

@@ -74,6 +74,9 @@ class LabelledSplit:
 
     `keep` = (low, high) keeps only documents whose hash_fraction falls in [low, high): that is how
     validation is carved out of train (and how a quick run takes a fixed share of train).
+    A label value is matched to a name, or else taken as an index. With `names_are_values` (label
+    names given in config) a number is matched by its text first, so that a rating column with
+    label_names [1, 2, 3, 4, 7, 8, 9, 10] maps 7 to class 4, not to index 7.
     """
 
     def __init__(
@@ -84,6 +87,7 @@ class LabelledSplit:
         label_names: list[str],
         keep: tuple[float, float] = (0.0, 1.0),
         seed: int = 0,
+        names_are_values: bool = False,
     ):
         if dataset.column_names is not None:
             require_columns(dataset, text_column, label_column)
@@ -91,11 +95,12 @@ class LabelledSplit:
         self.dataset = dataset
         self.text_column, self.label_column = text_column, label_column
         self.label_ids = {name: i for i, name in enumerate(label_names)}
-        self.keep, self.seed = keep, seed
+        self.keep, self.seed, self.names_are_values = keep, seed, names_are_values
 
     def label_id(self, value) -> int:
-        if isinstance(value, str) and value in self.label_ids:
-            return self.label_ids[value]
+        name = str(value) if self.names_are_values and not isinstance(value, bool) else value
+        if isinstance(name, str) and name in self.label_ids:
+            return self.label_ids[name]
         if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < len(self.label_ids):
             return value
         raise DataError(

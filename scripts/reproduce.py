@@ -1,0 +1,99 @@
+"""Run a named list of experiments (and seeds) one after another, then write a results table.
+
+    python scripts/reproduce.py imdb [--results results/RESULTS.md] [--runs-dir logs/reproduce]
+
+The list is configs/reproduce/<name>.yaml: `seeds`, and `runs`, each with a `name`, a `dataset`, the
+paper's number where one exists (`paper`), and the train.py `overrides`. Each (run, seed) trains in
+its own folder under --runs-dir; one that already has a metrics.json is not run again, so an
+interrupted reproduction resumes where it stopped. A run whose dataset cannot be reached (no hub, no
+local copy) is listed as not run, with the reason. The table gets one row per run: test accuracy,
+mean and spread over seeds, beside the paper's number, the training time, the hardware and the command.
+"""
+
+import argparse
+import json
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import torch
+from omegaconf import OmegaConf
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run_one(overrides: list[str], run_dir: Path) -> dict:
+    """Train once (unless done before); returns the run's record, or why it could not run."""
+    record_path = run_dir / "reproduce.json"
+    if record_path.exists() and (run_dir / "metrics.json").exists():
+        return json.loads(record_path.read_text())
+    command = [sys.executable, "train.py", *overrides, f"hydra.run.dir={run_dir}"]
+    start = time.perf_counter()
+    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
+    record = {"command": " ".join(["python", "train.py", *overrides]), "seconds": time.perf_counter() - start}
+    if result.returncode != 0:
+        lines = [line for line in (result.stdout + result.stderr).splitlines() if "ERROR" in line or "Error" in line]
+        record["not_run"] = (lines[-1] if lines else result.stderr.strip().splitlines()[-1])[-300:]
+        return record  # not saved: tried again next time
+    record |= {"metrics": json.loads((run_dir / "metrics.json").read_text()), "hardware": hardware()}
+    record_path.write_text(json.dumps(record, indent=2) + "\n")
+    return record
+
+
+def hardware() -> str:
+    if torch.cuda.is_available():
+        return torch.cuda.get_device_name()
+    return f"CPU, {torch.get_num_threads()} threads ({platform.machine()})"
+
+
+def row(run: dict, records: list[dict], seeds: list[int]) -> str:
+    done = [r for r in records if "metrics" in r]
+    paper = f"{run.paper}" if run.get("paper") is not None else "-"
+    command = f"`{records[0]['command']}` (seeds {', '.join(map(str, seeds))})"
+    if not done:
+        return (
+            f"| {run.name} | {run.dataset} | not run: {records[0].get('not_run', '?')} | {paper} | - | - | {command} |"
+        )
+    accuracies = [100 * r["metrics"]["test/acc"] for r in done]
+    spread = f" ± {statistics.stdev(accuracies):.2f}" if len(accuracies) > 1 else ""
+    accuracy = f"{statistics.mean(accuracies):.2f}{spread} ({len(done)} of {len(records)} seeds)"
+    minutes = statistics.mean(r["seconds"] for r in done) / 60
+    return (
+        f"| {run.name} | {run.dataset} | {accuracy} | {paper} | {minutes:.1f} min | {done[0]['hardware']} | {command} |"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("name", help="a list in configs/reproduce/")
+    parser.add_argument("--results", default=str(ROOT / "results" / "RESULTS.md"))
+    parser.add_argument("--runs-dir", default=str(ROOT / "logs" / "reproduce"))
+    parser.add_argument("overrides", nargs="*", help="extra train.py overrides for every run")
+    args = parser.parse_args()
+    spec = OmegaConf.load(ROOT / "configs" / "reproduce" / f"{args.name}.yaml")
+
+    rows = []
+    for run in spec.runs:
+        records = []
+        for seed in spec.seeds:
+            run_dir = Path(args.runs_dir) / args.name / f"{run.slug}_seed{seed}"
+            own = {override.split("=")[0] for override in run.overrides}  # a run's own settings win
+            overrides = [*run.overrides, f"seed={seed}", *(o for o in args.overrides if o.split("=")[0] not in own)]
+            print(f"{run.name}, seed {seed}: {run_dir}", flush=True)
+            records.append(run_one(overrides, run_dir))
+        rows.append(row(run, records, list(spec.seeds)))
+
+    header = (
+        "| experiment | dataset | test accuracy % (mean ± sd over seeds) | paper % | train time | hardware | command |"
+    )
+    table = "\n".join([header, "|---|---|---|---|---|---|---|", *rows])
+    Path(args.results).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.results).write_text(f"# Results: {args.name}\n\n{spec.get('description', '').strip()}\n\n{table}\n")
+    print(table)
+
+
+if __name__ == "__main__":
+    main()

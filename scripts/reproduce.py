@@ -72,7 +72,7 @@ def main() -> None:
     parser.add_argument("--results", default=str(ROOT / "results" / "RESULTS.md"))
     parser.add_argument("--runs-dir", default=str(ROOT / "logs" / "reproduce"))
     parser.add_argument("overrides", nargs="*", help="extra train.py overrides for every run")
-    args = parser.parse_args()
+    args = parser.parse_intermixed_args()
     spec = OmegaConf.load(ROOT / "configs" / "reproduce" / f"{args.name}.yaml")
 
     rows = []

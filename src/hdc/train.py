@@ -6,6 +6,7 @@ from pathlib import Path
 
 import hydra
 import lightning as L
+import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
@@ -34,6 +35,10 @@ def train(cfg: DictConfig) -> dict[str, float]:
         encoder=datamodule.encoder,
         _convert_="all",
     )
+    if cfg.get("word2vec"):  # the paper's initialisation of the embedding
+        vectors, found = datamodule.word2vec(cfg.model.embedding_dim, cfg.seed, **cfg.word2vec)
+        model.net.embedding.weight.data[found] = torch.from_numpy(vectors[found])
+        log.info(f"Embedding initialised by word2vec for {found.sum()} of {len(found)} words")
     callbacks = [instantiate(c) for c in (cfg.get("callbacks") or {}).values() if c is not None]
     loggers = instantiate_loggers(cfg.get("logger"))
     trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)

@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 import lightning as L
+import numpy as np
 from tokenizers import Tokenizer
 from torch.utils.data import DataLoader
 
@@ -15,6 +16,7 @@ from hdc.data.batching import BucketedBatches
 from hdc.data.encoded import EncodedDocuments, encode_documents
 from hdc.data.source import LabelledSplit, label_names_of, load_streaming, local_fingerprint, require_columns
 from hdc.data.vocab import DocumentEncoder, train_tokenizer
+from hdc.data.word2vec import word2vec_vectors
 from hdc.errors import DataError
 
 log = logging.getLogger(__name__)
@@ -133,6 +135,26 @@ class HFDataModule(L.LightningDataModule):
                 log.info(f"Encoded {len(encoded)} {stage} documents in {time.perf_counter() - start:.1f} s -> {cache}")
             self._encoded[stage] = EncodedDocuments.load(cache)
         return self._encoded[stage]
+
+    def word2vec(self, vector_size: int, seed: int, **settings) -> tuple[np.ndarray, np.ndarray]:
+        """Word2vec vectors of the vocabulary (and which ids have one), trained on the encoded training
+        split: on first use, then from the cache."""
+        tokenizer = self.encoder.tokenizer
+        cache = self._cache_path(
+            "word2vec", "npz", tokenizer=tokenizer.to_str(), size=vector_size, seed=seed, **settings
+        )
+        if not cache.exists():
+            start = time.perf_counter()
+            vectors, found = word2vec_vectors(
+                self.encoded("train"), tokenizer.get_vocab_size(), vector_size, seed, **settings
+            )
+            cache.parent.mkdir(parents=True, exist_ok=True)
+            partial = cache.with_suffix(f".{os.getpid()}.tmp.npz")
+            np.savez(partial, vectors=vectors, found=found)
+            partial.replace(cache)
+            log.info(f"Word2vec vectors for {found.sum()} words in {time.perf_counter() - start:.1f} s -> {cache}")
+        saved = np.load(cache)
+        return saved["vectors"], saved["found"]
 
     def _cache_path(self, kind: str, suffix: str, **extra) -> Path:
         """A file under cache_dir/kind named by a digest of what its content depends on: the data

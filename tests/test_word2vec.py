@@ -1,0 +1,28 @@
+"""Word2vec initialisation: trained on the training split's ids, deterministic, cached, used by train.py."""
+
+from pathlib import Path
+
+import numpy as np
+
+from hdc.data.encoded import EncodedDocuments
+from hdc.data.word2vec import word2vec_vectors
+from tests.conftest import train
+
+DOCUMENTS = [[[2, 3, 4], [5, 2]], [[3, 4, 6, 2]]] * 20
+
+
+def test_vectors_cover_the_training_words_and_repeat_for_a_seed():
+    documents = EncodedDocuments.from_documents(DOCUMENTS, [0, 1] * 20)
+    vectors, found = word2vec_vectors(documents, vocab_size=9, vector_size=8, seed=3)
+    assert vectors.shape == (9, 8) and found.tolist() == [False, False, True, True, True, True, True, False, False]
+    assert np.all(vectors[~found] == 0) and np.all(np.abs(vectors[found]).sum(1) > 0)
+    again, _ = word2vec_vectors(documents, vocab_size=9, vector_size=8, seed=3)
+    other, _ = word2vec_vectors(documents, vocab_size=9, vector_size=8, seed=4)
+    assert np.array_equal(vectors, again) and not np.array_equal(vectors, other)
+
+
+def test_train_py_initialises_the_embedding_from_cached_vectors(tmp_path, data):
+    result = train(tmp_path / "run", data, "word2vec=skipgram", "test=false")
+    assert "Embedding initialised by word2vec" in result.stdout + result.stderr
+    cache = Path(next(arg.split("=", 1)[1] for arg in data if arg.startswith("paths.cache_dir=")))
+    assert list(cache.glob("word2vec/*.npz"))

@@ -75,7 +75,10 @@ def main() -> None:
     args = parser.parse_intermixed_args()
     spec = OmegaConf.load(ROOT / "configs" / "reproduce" / f"{args.name}.yaml")
 
-    rows = []
+    rows = {
+        run.slug: f"| {run.name} | {run.dataset} | pending | {run.get('paper') or '-'} | - | - | - |"
+        for run in spec.runs
+    }
     for run in spec.runs:
         records = []
         for seed in spec.seeds:
@@ -84,15 +87,19 @@ def main() -> None:
             overrides = [*run.overrides, f"seed={seed}", *(o for o in args.overrides if o.split("=")[0] not in own)]
             print(f"{run.name}, seed {seed}: {run_dir}", flush=True)
             records.append(run_one(overrides, run_dir))
-        rows.append(row(run, records, list(spec.seeds)))
+        rows[run.slug] = row(run, records, list(spec.seeds))
+        write_table(Path(args.results), args.name, spec.get("description", ""), list(rows.values()))
+    print(Path(args.results).read_text())
 
+
+def write_table(path: Path, name: str, description: str, rows: list[str]) -> None:
+    """The results so far (runs not reached yet are "pending"), rewritten after every run."""
     header = (
         "| experiment | dataset | test accuracy % (mean ± sd over seeds) | paper % | train time | hardware | command |"
     )
     table = "\n".join([header, "|---|---|---|---|---|---|---|", *rows])
-    Path(args.results).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.results).write_text(f"# Results: {args.name}\n\n{spec.get('description', '').strip()}\n\n{table}\n")
-    print(table)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(f"# Results: {name}\n\n{description.strip()}\n\n{table}\n")
 
 
 if __name__ == "__main__":

@@ -39,7 +39,7 @@ class HFDataModule(L.LightningDataModule):
         data_dir: str,
         cache_dir: str,
         name: str | None = None,
-        text_column: str = "text",
+        text_column: str | list[str] = "text",
         label_column: str = "label",
         label_names: list[str] | None = None,
         train_split: str = "train",

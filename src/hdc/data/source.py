@@ -62,9 +62,14 @@ def hash_fraction(text: str, seed: int) -> float:
     return int.from_bytes(digest.digest(), "little") / 2**64
 
 
-def require_columns(dataset: datasets.IterableDataset, text_column: str, label_column: str) -> None:
+def text_columns(text_column: str | list[str]) -> list[str]:
+    """data.text_column names one column, or several (e.g. title, question, answer) read as one text."""
+    return [text_column] if isinstance(text_column, str) else list(text_column)
+
+
+def require_columns(dataset: datasets.IterableDataset, text_column: str | list[str], label_column: str) -> None:
     columns = dataset.column_names
-    for role, column in (("text", text_column), ("label", label_column)):
+    for role, column in [*(("text", c) for c in text_columns(text_column)), ("label", label_column)]:
         if columns is not None and column not in columns:
             raise DataError(f"{role} column {column!r} not in the dataset (columns: {columns}); set data.{role}_column")
 
@@ -82,7 +87,7 @@ class LabelledSplit:
     def __init__(
         self,
         dataset: datasets.IterableDataset,
-        text_column: str,
+        text_column: str | list[str],
         label_column: str,
         label_names: list[str],
         keep: tuple[float, float] = (0.0, 1.0),
@@ -91,9 +96,9 @@ class LabelledSplit:
     ):
         if dataset.column_names is not None:
             require_columns(dataset, text_column, label_column)
-            dataset = dataset.select_columns([text_column, label_column])
+            dataset = dataset.select_columns([*text_columns(text_column), label_column])
         self.dataset = dataset
-        self.text_column, self.label_column = text_column, label_column
+        self.text_columns, self.label_column = text_columns(text_column), label_column
         self.label_ids = {name: i for i, name in enumerate(label_names)}
         self.keep, self.seed, self.names_are_values = keep, seed, names_are_values
 
@@ -112,9 +117,9 @@ class LabelledSplit:
         low, high = self.keep
         whole = self.keep == (0.0, 1.0)
         for row in self.dataset:
-            if self.text_column not in row or self.label_column not in row:
-                raise DataError(f"row lacks column {self.text_column!r} or {self.label_column!r}: {list(row)}")
-            text = row[self.text_column] or ""
+            if any(c not in row for c in [*self.text_columns, self.label_column]):
+                raise DataError(f"row lacks a column of {[*self.text_columns, self.label_column]}: {list(row)}")
+            text = "\n".join(row[c] or "" for c in self.text_columns)  # a line break: a sentence boundary
             if whole or low <= hash_fraction(text, self.seed) < high:
                 yield text, self.label_id(row[self.label_column])
 

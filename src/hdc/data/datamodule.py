@@ -3,7 +3,6 @@
 import hashlib
 import json
 import logging
-import os
 import time
 from pathlib import Path
 
@@ -18,6 +17,7 @@ from hdc.data.source import LabelledSplit, label_names_of, load_streaming, local
 from hdc.data.vocab import DocumentEncoder, train_tokenizer
 from hdc.data.word2vec import word2vec_vectors
 from hdc.errors import DataError
+from hdc.paths import written_atomically
 
 log = logging.getLogger(__name__)
 
@@ -111,10 +111,8 @@ class HFDataModule(L.LightningDataModule):
             return Tokenizer.from_file(str(cache))
         log.info("Training the tokenizer on the training documents (cached for later runs)")
         tokenizer = train_tokenizer((text for text, _ in self.train_documents()), self.hparams.min_frequency)
-        cache.parent.mkdir(parents=True, exist_ok=True)
-        partial = cache.with_suffix(f".{os.getpid()}.tmp")
-        tokenizer.save(str(partial))
-        partial.replace(cache)  # atomic: an interrupted run never leaves a broken cache behind
+        with written_atomically(cache) as partial:
+            tokenizer.save(str(partial))
         return tokenizer
 
     def encoded(self, stage: str) -> EncodedDocuments:
@@ -148,10 +146,8 @@ class HFDataModule(L.LightningDataModule):
             vectors, found = word2vec_vectors(
                 self.encoded("train"), tokenizer.get_vocab_size(), vector_size, seed, **settings
             )
-            cache.parent.mkdir(parents=True, exist_ok=True)
-            partial = cache.with_suffix(f".{os.getpid()}.tmp.npz")
-            np.savez(partial, vectors=vectors, found=found)
-            partial.replace(cache)
+            with written_atomically(cache) as partial:
+                np.savez(partial, vectors=vectors, found=found)
             log.info(f"Word2vec vectors for {found.sum()} words in {time.perf_counter() - start:.1f} s -> {cache}")
         saved = np.load(cache)
         return saved["vectors"], saved["found"]

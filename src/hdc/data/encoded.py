@@ -5,7 +5,6 @@ second), so each split is encoded once per tokenizer and caps, like a `datasets`
 epoch then reads ids from a memory-mapped file and batching costs almost nothing.
 """
 
-import os
 from collections.abc import Iterable, Sequence
 from itertools import chain, islice
 from pathlib import Path
@@ -14,6 +13,7 @@ import numpy as np
 import pyarrow as pa
 
 from hdc.data.vocab import Document, DocumentEncoder
+from hdc.paths import written_atomically
 
 
 class EncodedDocuments:
@@ -67,12 +67,9 @@ class EncodedDocuments:
 
     def save(self, path: Path) -> None:
         """Write atomically: an interrupted run never leaves a truncated cache behind."""
-        path.parent.mkdir(parents=True, exist_ok=True)
-        partial = path.with_suffix(f".{os.getpid()}.tmp")
         table = self.to_arrow()
-        with pa.OSFile(str(partial), "wb") as sink, pa.ipc.new_file(sink, table.schema) as writer:
+        with written_atomically(path) as partial, pa.ipc.new_file(str(partial), table.schema) as writer:
             writer.write_table(table)
-        partial.replace(path)
 
     @classmethod
     def load(cls, path: Path) -> "EncodedDocuments":

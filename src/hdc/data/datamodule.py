@@ -13,7 +13,15 @@ from torch.utils.data import DataLoader
 
 from hdc.data.batching import BucketedBatches
 from hdc.data.encoded import EncodedDocuments, encode_documents
-from hdc.data.source import LabelledSplit, label_names_of, load_streaming, local_fingerprint, require_columns
+from hdc.data.source import (
+    LabelledSplit,
+    document_text,
+    label_names_of,
+    load_streaming,
+    local_fingerprint,
+    require_columns,
+    text_columns,
+)
 from hdc.data.vocab import DocumentEncoder, train_tokenizer
 from hdc.data.word2vec import word2vec_vectors
 from hdc.errors import DataError
@@ -134,18 +142,30 @@ class HFDataModule(L.LightningDataModule):
             self._encoded[stage] = EncodedDocuments.load(cache)
         return self._encoded[stage]
 
-    def word2vec(self, vector_size: int, seed: int, **settings) -> tuple[np.ndarray, np.ndarray]:
+    def word2vec(
+        self, vector_size: int, seed: int, unlabelled_split: str | None = None, **settings
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Word2vec vectors of the vocabulary (and which ids have one), trained on the encoded training
-        split: on first use, then from the cache."""
-        tokenizer = self.encoder.tokenizer
+        split and, if named, the texts of an unlabelled split: on first use, then from the cache."""
+        hp, tokenizer = self.hparams, self.encoder.tokenizer
+        if unlabelled_split in (hp.val_split, hp.test_split):
+            raise DataError(f"word2vec.unlabelled_split={unlabelled_split!r} is an evaluation split: choose another")
+        if unlabelled_split is not None and unlabelled_split not in self.splits:
+            raise DataError(f"word2vec.unlabelled_split={unlabelled_split!r} not in {hp.path!r} "
+                            f"(splits: {list(self.splits)})")  # fmt: skip
         cache = self._cache_path(
-            "word2vec", "npz", tokenizer=tokenizer.to_str(), size=vector_size, seed=seed, **settings
-        )
+            "word2vec", "npz", tokenizer=tokenizer.to_str(), size=vector_size, seed=seed,
+            unlabelled_split=unlabelled_split, **settings,
+        )  # fmt: skip
         if not cache.exists():
             start = time.perf_counter()
-            vectors, found = word2vec_vectors(
-                self.encoded("train"), tokenizer.get_vocab_size(), vector_size, seed, **settings
-            )
+            corpora = [self.encoded("train")]
+            if unlabelled_split is not None:
+                rows = self.splits[unlabelled_split].select_columns(text_columns(hp.text_column))
+                corpora.append(
+                    encode_documents(((document_text(row, hp.text_column), 0) for row in rows), self.encoder)
+                )
+            vectors, found = word2vec_vectors(corpora, tokenizer.get_vocab_size(), vector_size, seed, **settings)
             with written_atomically(cache) as partial:
                 np.savez(partial, vectors=vectors, found=found)
             log.info(f"Word2vec vectors for {found.sum()} words in {time.perf_counter() - start:.1f} s -> {cache}")

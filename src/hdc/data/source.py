@@ -67,6 +67,11 @@ def text_columns(text_column: str | list[str]) -> list[str]:
     return [text_column] if isinstance(text_column, str) else list(text_column)
 
 
+def document_text(row: dict, text_column: str | list[str]) -> str:
+    """A row's text; several text columns are joined by a line break, which is a sentence boundary."""
+    return "\n".join(row[c] or "" for c in text_columns(text_column))
+
+
 def require_columns(dataset: datasets.IterableDataset, text_column: str | list[str], label_column: str) -> None:
     columns = dataset.column_names
     for role, column in [*(("text", c) for c in text_columns(text_column)), ("label", label_column)]:
@@ -119,7 +124,7 @@ class LabelledSplit:
         for row in self.dataset:
             if any(c not in row for c in [*self.text_columns, self.label_column]):
                 raise DataError(f"row lacks a column of {[*self.text_columns, self.label_column]}: {list(row)}")
-            text = "\n".join(row[c] or "" for c in self.text_columns)  # a line break: a sentence boundary
+            text = document_text(row, self.text_columns)
             if whole or low <= hash_fraction(text, self.seed) < high:
                 yield text, self.label_id(row[self.label_column])
 

@@ -1,8 +1,9 @@
 """Word2vec vectors for the vocabulary: the HAN paper's embedding initialisation.
 
 Trained with gensim (skip-gram by default) on the training split as the model reads it (the cached
-word ids, sentence by sentence), so every vector belongs to exactly one row of the embedding; never on
-validation or test. Deterministic for a seed: one worker thread and a fixed hash for the initial vectors.
+word ids, sentence by sentence), and optionally on an unlabelled split, so every vector belongs to
+exactly one row of the embedding; never on validation or test. Deterministic for a seed: one worker
+thread and a fixed hash for the initial vectors.
 """
 
 import zlib
@@ -15,16 +16,17 @@ from hdc.data.vocab import PAD_ID
 
 
 class _Sentences:
-    """Each sentence as a list of word ids in text form (what gensim reads), pass after pass."""
+    """Each sentence of each corpus as a list of word ids in text form (what gensim reads), pass after pass."""
 
-    def __init__(self, documents: EncodedDocuments):
-        self.documents = documents
+    def __init__(self, corpora: list[EncodedDocuments]):
+        self.corpora = corpora
 
     def __iter__(self) -> Iterator[list[str]]:
-        ids = self.documents.token_ids.astype(str)
-        starts = self.documents.sentence_starts
-        for start, end in zip(starts[:-1], starts[1:], strict=True):
-            yield ids[start:end].tolist()
+        for documents in self.corpora:
+            ids = documents.token_ids.astype(str)
+            starts = documents.sentence_starts
+            for start, end in zip(starts[:-1], starts[1:], strict=True):
+                yield ids[start:end].tolist()
 
 
 def _stable_hash(text: str) -> int:
@@ -32,7 +34,7 @@ def _stable_hash(text: str) -> int:
 
 
 def word2vec_vectors(
-    documents: EncodedDocuments,
+    corpora: list[EncodedDocuments],
     vocab_size: int,
     vector_size: int,
     seed: int,
@@ -41,11 +43,11 @@ def word2vec_vectors(
     epochs: int = 5,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Vectors [vocab_size, vector_size] and a mask of the ids that got one (ids never seen in the
-    training sentences, and [PAD], keep the model's own initialisation)."""
+    corpora, and [PAD], keep the model's own initialisation)."""
     from gensim.models import Word2Vec
 
     model = Word2Vec(
-        _Sentences(documents), vector_size=vector_size, window=window, min_count=1, sg=int(skip_gram),
+        _Sentences(corpora), vector_size=vector_size, window=window, min_count=1, sg=int(skip_gram),
         epochs=epochs, seed=seed, workers=1, hashfxn=_stable_hash,
     )  # fmt: skip
     vectors = np.zeros((vocab_size, vector_size), dtype=np.float32)

@@ -33,6 +33,7 @@ class HANClassifier(L.LightningModule):
         word_pooling: str = "attention",
         sentence_pooling: str = "attention",
         flat: bool = False,
+        dropout: float = 0.0,
         optimizer: Callable[..., torch.optim.Optimizer] | None = None,
         scheduler: Callable[..., torch.optim.lr_scheduler.LRScheduler] | None = None,
         encoder: DocumentEncoder | None = None,
@@ -54,6 +55,7 @@ class HANClassifier(L.LightningModule):
             word_pooling=word_pooling,
             sentence_pooling=sentence_pooling,
             flat=flat,
+            dropout=dropout,
         )
         metrics = MetricCollection(
             {

@@ -97,7 +97,8 @@ def unflatten(flat: torch.Tensor, lengths: torch.Tensor, width: int) -> torch.Te
 class HAN(nn.Module):
     """The HAN; `word_pooling`/`sentence_pooling` give its ablations (HN-AVE: "mean", HN-MAX: "max"),
     and `flat=True` the baseline without sentences: one BiGRU and pooling over all words of a document
-    (its word weights then sum to 1 per document, and a sentence's weight is the sum of its words')."""
+    (its word weights then sum to 1 per document, and a sentence's weight is the sum of its words').
+    `dropout` (not in the paper; a tuning knob) drops embedded words and document vectors in training."""
 
     def __init__(
         self,
@@ -111,9 +112,11 @@ class HAN(nn.Module):
         word_pooling: str = "attention",
         sentence_pooling: str = "attention",
         flat: bool = False,
+        dropout: float = 0.0,
     ):
         super().__init__()
         self.flat = flat
+        self.dropout = nn.Dropout(dropout)
         self.embedding = nn.Embedding(vocab_size, embedding_dim, padding_idx=padding_idx)
         self.words = Level(embedding_dim, word_hidden_size, attention_size, word_pooling)
         self.sentences = (
@@ -130,7 +133,7 @@ class HAN(nn.Module):
         sentence weights [documents, max sentences] (0 on padding).
         """
         word_mask = torch.arange(word_ids.size(1), device=word_ids.device) < word_counts[:, None]
-        words = self.embedding(word_ids[word_mask])
+        words = self.dropout(self.embedding(word_ids[word_mask]))
         if self.flat:
             document_of_sentence = torch.repeat_interleave(sentence_counts)
             word_counts_per_document = word_counts.new_zeros(len(sentence_counts)).index_add(
@@ -143,7 +146,7 @@ class HAN(nn.Module):
             sentence_vectors, word_weights = self.words(words, word_counts)
             document_vectors, sentence_weights = self.sentences(sentence_vectors, sentence_counts)
         return (
-            self.classifier(document_vectors),
+            self.classifier(self.dropout(document_vectors)),
             unflatten(word_weights, word_counts, word_ids.size(1)),
             unflatten(sentence_weights, sentence_counts, int(sentence_counts.max())),
         )

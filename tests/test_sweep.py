@@ -1,0 +1,110 @@
+"""Sweeps on real engines: Hydra multirun (a folder and metrics.json per job, a summary), the Optuna
+sweeper (resumable study, pruning, best parameters that train.py takes back) and W&B runs per job."""
+
+import csv
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import optuna
+import pytest
+from optuna.trial import TrialState
+
+from tests.conftest import ROOT, metrics, run_entry_point
+
+TINY = ["experiment=imdb", "debug=fast", "logger=none"]
+
+
+def multirun(sweep_dir, data, *overrides, env=None) -> list[str]:
+    return [sys.executable, "train.py", "-m", *TINY, *data, f"hydra.sweep.dir={sweep_dir}", *overrides]
+
+
+def summary(sweep_dir) -> list[dict]:
+    with open(sweep_dir / "summary.csv") as file:
+        return list(csv.DictReader(file))
+
+
+def test_grid_multirun_gives_each_job_a_folder_metrics_and_its_own_wandb_run(tmp_path, data):
+    sweep_dir = tmp_path / "grid"
+    env = {**os.environ, "WANDB_MODE": "offline", "WANDB_DIR": str(tmp_path)}
+    grid = ["model.optimizer.lr=0.01,0.1", "seed=1,2", "logger=wandb", "test=false"]
+    result = subprocess.run(multirun(sweep_dir, data, *grid), cwd=ROOT, capture_output=True, text=True, env=env)
+    assert result.returncode == 0, result.stderr[-3000:]
+    rows = summary(sweep_dir)
+    assert [row["job"] for row in rows] == ["0", "1", "2", "3"]
+    assert {row["overrides"].split("model.optimizer.lr=")[1].split()[0] for row in rows} == {"0.01", "0.1"}
+    for row in rows:
+        assert row["status"] == "finished"
+        assert float(row["val/acc_best"]) == metrics(sweep_dir / row["job"])["val/acc_best"]
+    runs = list(sweep_dir.glob("*/wandb/offline-run-*/run-*.wandb"))
+    assert len(runs) == 4 and len({run.name for run in runs}) == 4  # four runs, four ids
+    for run in runs:  # grouped by the sweep, named by the job (raw strings of the offline run record)
+        job = run.parent.parent.parent.name
+        assert b"grid" in run.read_bytes() and f"grid-{job}".encode() in run.read_bytes()
+
+
+def optuna_sweep(sweep_dir, data, *overrides) -> list[str]:
+    return multirun(sweep_dir, data, "hparams_search=imdb_optuna", "hydra.sweeper.study_name=test", *overrides)
+
+
+def trials(sweep_dir):
+    return optuna.load_study(study_name="test", storage=f"sqlite:///{sweep_dir}/optuna.db").get_trials()
+
+
+def test_optuna_sweep_killed_after_its_first_trial_continues_the_same_study(tmp_path, data):
+    sweep_dir = tmp_path / "optuna"
+    command = optuna_sweep(sweep_dir, data, "hydra.sweeper.n_trials=3")
+    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 300
+    while not (sweep_dir / "0" / "metrics.json").exists():
+        assert process.poll() is None and time.monotonic() < deadline, "the first trial did not finish"
+        time.sleep(0.2)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert [t.state for t in trials(sweep_dir)][0] == TrialState.COMPLETE
+
+    again = optuna_sweep(sweep_dir, data, "hydra.sweeper.n_trials=2")
+    result = subprocess.run(again, cwd=ROOT, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-3000:]
+    study = trials(sweep_dir)
+    numbers = [t.number for t in study]
+    assert numbers == list(range(len(numbers))) and len(numbers) >= 2  # one study, no number twice
+    assert sum(t.state == TrialState.COMPLETE for t in study) == 2
+    assert all(t.state in (TrialState.COMPLETE, TrialState.FAIL) for t in study)  # a killed trial: failed, retried
+    finished = {row["job"] for row in summary(sweep_dir) if row["status"] == "finished"}
+    assert finished == {str(t.number) for t in study if t.state == TrialState.COMPLETE}
+
+    best = min((t for t in study if t.state == TrialState.COMPLETE), key=lambda t: -t.value)
+    assert (sweep_dir / "best.json").exists() and (sweep_dir / "trials.csv").exists()
+    composed = subprocess.run(
+        [sys.executable, "train.py", "-cd", str(sweep_dir), *TINY, "+tuned=best", "--cfg", "job"],
+        cwd=ROOT, capture_output=True, text=True,
+    )  # fmt: skip
+    assert composed.returncode == 0, composed.stderr[-2000:]
+    assert f"lr: {best.params['model.optimizer.lr']}" in composed.stdout
+
+
+def test_optuna_prunes_a_trial_from_inside_training_and_keeps_its_metrics(tmp_path, data):
+    sweep_dir = tmp_path / "pruned"
+    always_prune = [  # a trial below accuracy 2 is pruned: every trial, after its first epoch
+        "hydra.sweeper.pruner._target_=optuna.pruners.ThresholdPruner",
+        "~hydra.sweeper.pruner.n_startup_trials",
+        "~hydra.sweeper.pruner.n_warmup_steps",
+        "+hydra.sweeper.pruner.lower=2.0",
+    ]
+    run = optuna_sweep(sweep_dir, data, "hydra.sweeper.n_trials=1", "trainer.max_epochs=3", *always_prune)
+    result = subprocess.run(run, cwd=ROOT, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-3000:]
+    [trial] = trials(sweep_dir)
+    assert trial.state == TrialState.PRUNED
+    assert list(trial.intermediate_values) == [0]  # training stopped after its first epoch (of 3)
+    assert metrics(sweep_dir / "0")["val/acc"] == trial.intermediate_values[0]  # and its metrics were kept
+    assert "No trial completed" in result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("typo", ["hydra.sweeper.n_trial=2", "model.optimizer.lr=choice()"])
+def test_a_sweep_with_a_bad_override_fails_before_training(tmp_path, data, typo):
+    result = run_entry_point("train.py", tmp_path, "-m", "hparams_search=imdb_optuna", *TINY, *data, typo, check=False)
+    assert result.returncode != 0

@@ -97,6 +97,18 @@ def test_bucketed_batches_cover_each_document_once_in_a_seeded_order():
     assert sorted(order(None)[:32]) == list(range(32))  # no seed: buckets keep the split's order
 
 
+@pytest.mark.parametrize("world_size", [2, 3, 7])
+def test_ranks_share_the_documents_once_each_in_equal_numbers_of_batches(world_size):
+    documents = EncodedDocuments.from_documents(DOCUMENTS * 50, list(range(150)))
+    ranks = [BucketedBatches(documents, 8, 32, [0, 1], rank, world_size) for rank in range(world_size)]
+    assert len({len(batches) for batches in ranks}) == 1
+    seen = [batch.positions for batches in ranks for batch in batches]
+    assert sorted(torch.cat(seen).tolist()) == list(range(150))
+    assert all(torch.equal(b.positions, b.labels) for batches in ranks for b in batches)
+    with pytest.raises(DataError, match="cannot be shared evenly by 4 processes"):
+        BucketedBatches(EncodedDocuments.from_documents(DOCUMENTS, [0, 1, 0]), 8, 32, None, 0, 4)
+
+
 def test_encoded_documents_survive_the_arrow_file(tmp_path):
     documents = EncodedDocuments.from_documents(DOCUMENTS, [1, 0, 1])
     documents.save(tmp_path / "split.arrow")

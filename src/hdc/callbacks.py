@@ -22,7 +22,10 @@ class AttentionHeatmaps(L.Callback):
         self.documents: list[tuple[str, int]] | None = None
 
     def on_validation_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        if trainer.sanity_checking or not trainer.is_global_zero or self.num_documents <= 0:
+        if trainer.sanity_checking or self.num_documents <= 0:
+            return
+        confusion = pl_module.val_confusion.compute().tolist()  # on every rank: a sum over ranks
+        if not trainer.is_global_zero:
             return
         if self.documents is None:  # the same documents every epoch
             self.documents = list(islice(trainer.datamodule.val_documents(), self.num_documents))
@@ -34,7 +37,7 @@ class AttentionHeatmaps(L.Callback):
         html_path, confusion_path = self.dirpath / f"epoch_{epoch}.html", self.dirpath / f"confusion_epoch_{epoch}.png"
         html = attention_html(predictions, names, f"Validation attention after epoch {epoch}")
         html_path.write_text(html, encoding="utf-8")
-        confusion_matrix_png(pl_module.val_confusion.compute().tolist(), pl_module.label_names, confusion_path)
+        confusion_matrix_png(confusion, pl_module.label_names, confusion_path)
         for logger in trainer.loggers:
             if isinstance(logger, WandbLogger):
                 import wandb

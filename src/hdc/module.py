@@ -77,7 +77,8 @@ class HANClassifier(L.LightningModule):
         loss = F.cross_entropy(logits, batch.labels)
         metrics = getattr(self, f"{stage}_metrics")
         metrics.update(logits, batch.labels)
-        self.log(f"{stage}/loss", loss, on_step=stage == "train", on_epoch=True, prog_bar=True, batch_size=len(batch))
+        self.log(f"{stage}/loss", loss, on_step=stage == "train", on_epoch=True, prog_bar=True, batch_size=len(batch),
+                 sync_dist=stage != "train")  # fmt: skip
         self.log_dict(metrics, on_step=False, on_epoch=True, prog_bar=True, batch_size=len(batch))
         return loss, logits
 

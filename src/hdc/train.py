@@ -2,13 +2,20 @@
 
 import json
 import logging
+import os
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import hydra
 import lightning as L
 import torch
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
 from hydra.utils import instantiate
-from omegaconf import DictConfig, OmegaConf
+from lightning.pytorch.utilities import rank_zero_only
+from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 
 from hdc.errors import HdcError, reported_as_one_line
 from hdc.loggers import finish, instantiate_loggers
@@ -25,7 +32,8 @@ def train(cfg: DictConfig) -> dict[str, float]:
 
     datamodule = instantiate(cfg.data, _convert_="all")  # plain lists: the settings ride in checkpoints
     datamodule.setup("fit")
-    datamodule.encoder.tokenizer.save(str(output_dir / "tokenizer.json"))
+    if rank_zero_only.rank == 0:
+        datamodule.encoder.tokenizer.save(str(output_dir / "tokenizer.json"))
     log.info(f"Vocabulary: {datamodule.encoder.tokenizer.get_vocab_size()} words; labels: {datamodule.label_names}")
 
     model = instantiate(
@@ -46,20 +54,47 @@ def train(cfg: DictConfig) -> dict[str, float]:
         logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
 
     try:
-        trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
-        metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
-        if cfg.get("test") and datamodule.test_documents() is not None:
-            best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
-            if not best:
-                log.warning("No best checkpoint was saved: testing the current weights")
-            trainer.test(model, datamodule=datamodule, ckpt_path=best or None)
-            metrics.update({k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("test/")})
+        with multirun_ddp_job(trainer.world_size, output_dir):
+            trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
+            metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
+            if cfg.get("test") and datamodule.test_documents() is not None:
+                best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
+                if not best:
+                    log.warning("No best checkpoint was saved: testing the current weights")
+                trainer.test(model, datamodule=datamodule, ckpt_path=best or None)
+                metrics.update({k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("test/")})
     finally:
         finish(loggers)
 
-    (output_dir / "metrics.json").write_text(json.dumps(dict(sorted(metrics.items())), indent=2) + "\n")
+    if trainer.is_global_zero:
+        (output_dir / "metrics.json").write_text(json.dumps(dict(sorted(metrics.items())), indent=2) + "\n")
     log.info(f"Metrics: {json.dumps(metrics, indent=1, sort_keys=True)}")
     return metrics
+
+
+@contextmanager
+def multirun_ddp_job(world_size: int, output_dir: Path) -> Iterator[None]:
+    """A DDP job inside a Hydra multirun, where jobs share one process. Lightning starts the other
+    DDP processes by re-running the command line with hydra.run.dir set: that would start the whole
+    sweep again, in the wrong folder; they get this job's overrides, as a single run, in this job's
+    folder instead. Afterwards the process group and the environment Lightning set are undone, so
+    that the next job starts its own processes."""
+    hydra_config = HydraConfig.get()
+    if world_size == 1 or hydra_config.mode != RunMode.MULTIRUN:
+        yield
+        return
+    argv, environment = list(sys.argv), dict(os.environ)
+    sys.argv = [sys.argv[0], *hydra_config.overrides.task, "hydra.mode=RUN"]
+    with read_write(hydra_config), open_dict(hydra_config):
+        hydra_config.run.dir = str(output_dir)
+    try:
+        yield
+    finally:
+        if torch.distributed.is_initialized():
+            torch.distributed.destroy_process_group()
+        sys.argv = argv
+        os.environ.clear()
+        os.environ.update(environment)
 
 
 @hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name="train.yaml")

@@ -9,6 +9,7 @@ from torch.utils.data import Dataset
 
 from hdc.data.encoded import EncodedDocuments
 from hdc.data.vocab import PAD_ID, Document
+from hdc.errors import DataError
 
 
 @dataclass
@@ -23,6 +24,7 @@ class Batch:
     word_counts: torch.Tensor  # [sentences] int64
     sentence_counts: torch.Tensor  # [documents] int64
     labels: torch.Tensor  # [documents] int64
+    positions: torch.Tensor  # [documents] int64: each document's position in its split
 
     def __len__(self) -> int:
         return len(self.sentence_counts)
@@ -62,6 +64,7 @@ def collate(documents: EncodedDocuments, indices: np.ndarray) -> Batch:
         torch.from_numpy(word_counts),
         torch.from_numpy(last - first),
         torch.from_numpy(documents.labels[indices]),
+        torch.from_numpy(indices.astype(np.int64)),
     )
 
 
@@ -78,6 +81,10 @@ class BucketedBatches(Dataset):
     `seed` (e.g. [seed, epoch]) documents are first shuffled over the whole split and the batches
     shuffled again; without one the split keeps its order (evaluation). The order is fixed when the
     object is made, so every data loader worker and process agrees on it.
+
+    With `world_size` > 1 (distributed training) rank `rank` keeps every world_size-th batch. Ranks
+    must step in lockstep, so the largest batches are first halved until the count divides evenly:
+    every document is seen once per epoch, on one rank (no DistributedSampler-style repeats).
     """
 
     def __init__(
@@ -86,6 +93,8 @@ class BucketedBatches(Dataset):
         batch_size: int,
         bucket_size: int,
         seed: int | Sequence[int] | None = None,
+        rank: int = 0,
+        world_size: int = 1,
     ):
         self.documents = documents
         rng = np.random.default_rng(seed)
@@ -98,6 +107,12 @@ class BucketedBatches(Dataset):
             self.batches += np.split(bucket, range(batch_size, len(bucket), batch_size))
         if seed is not None:
             self.batches = [self.batches[i] for i in rng.permutation(len(self.batches))]
+        while len(self.batches) % world_size:
+            largest = max(range(len(self.batches)), key=lambda i: len(self.batches[i]))
+            if len(self.batches[largest]) < 2:
+                raise DataError(f"{len(documents)} documents cannot be shared evenly by {world_size} processes")
+            self.batches[largest : largest + 1] = np.array_split(self.batches[largest], 2)
+        self.batches = self.batches[rank::world_size]
 
     def __len__(self) -> int:
         return len(self.batches)

@@ -189,7 +189,8 @@ class HFDataModule(L.LightningDataModule):
 
     def _loader(self, stage: str, seed: list[int] | None) -> DataLoader:
         hp = self.hparams
-        batches = BucketedBatches(self.encoded(stage), hp.batch_size, hp.bucket_size, seed)
+        rank, world_size = (self.trainer.global_rank, self.trainer.world_size) if self.trainer else (0, 1)
+        batches = BucketedBatches(self.encoded(stage), hp.batch_size, hp.bucket_size, seed, rank, world_size)
         return DataLoader(batches, batch_size=None, shuffle=False, num_workers=hp.num_workers)
 
     def train_dataloader(self) -> DataLoader:

@@ -10,6 +10,7 @@ import time
 
 import optuna
 import pytest
+import yaml
 from optuna.trial import TrialState
 
 from tests.conftest import ROOT, metrics, run_entry_point
@@ -108,3 +109,21 @@ def test_optuna_prunes_a_trial_from_inside_training_and_keeps_its_metrics(tmp_pa
 def test_a_sweep_with_a_bad_override_fails_before_training(tmp_path, data, typo):
     result = run_entry_point("train.py", tmp_path, "-m", "hparams_search=imdb_optuna", *TINY, *data, typo, check=False)
     assert result.returncode != 0
+
+
+def test_wandb_sweep_parameters_are_train_py_overrides():
+    sweep = yaml.safe_load((ROOT / "configs" / "wandb_sweep" / "imdb.yaml").read_text())
+    assert sweep["program"] == "train.py" and "${args_no_hyphens}" in sweep["command"]
+    values = {key: spec["values"][-1] if "values" in spec else spec["max"] for key, spec in sweep["parameters"].items()}
+    fixed = [arg for arg in sweep["command"] if not arg.startswith("${")]
+    overrides = [f"{key}={value}" for key, value in values.items()]
+    result = subprocess.run([sys.executable, "train.py", *fixed, *overrides, "--cfg", "job"], cwd=ROOT,
+                            capture_output=True, text=True)  # fmt: skip
+    assert result.returncode == 0, result.stderr[-2000:]
+    config = yaml.safe_load(result.stdout)
+    for key, value in values.items():
+        node = config
+        for part in key.split("."):
+            node = node[part]
+        assert node == value
+    assert config["optimized_metric"] == sweep["metric"]["name"]

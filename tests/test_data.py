@@ -53,7 +53,7 @@ def test_training_stream_yields_every_document_once_shuffled_per_epoch(imdb_dir,
     expected = sorted(label for _, label in dm.train_documents())
 
     def epoch(number):
-        dm.trainer = type("FakeTrainer", (), {"current_epoch": number})()
+        dm.trainer = type("FakeTrainer", (), {"current_epoch": number, "global_rank": 0, "world_size": 1})()
         return list(dm.train_dataloader())
 
     first, again, second = epoch(0), epoch(0), epoch(1)

@@ -1,9 +1,10 @@
-"""Training callbacks: attention heatmaps of fixed validation documents, epoch after epoch."""
+"""Training callbacks: attention heatmaps of fixed validation documents, epoch after epoch; RNG state in checkpoints."""
 
 from itertools import islice
 from pathlib import Path
 
 import lightning as L
+import torch
 from lightning.pytorch.loggers import WandbLogger
 
 from hdc.predict import Predictor
@@ -46,3 +47,19 @@ class AttentionHeatmaps(L.Callback):
                     {"val/attention": wandb.Html(html), "val/confusion_matrix": wandb.Image(str(confusion_path))},
                     step=trainer.global_step,
                 )
+
+
+class RngState(L.Callback):
+    """Keeps torch's random state in checkpoints: after a resume, dropout draws what an uninterrupted
+    run would have drawn (Lightning restores weights, optimizer, loops and data position, not this)."""
+
+    def state_dict(self) -> dict:
+        state = {"cpu": torch.get_rng_state()}
+        if torch.cuda.is_available():
+            state["cuda"] = torch.cuda.get_rng_state_all()
+        return state
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        torch.set_rng_state(state_dict["cpu"])
+        if "cuda" in state_dict and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(state_dict["cuda"])

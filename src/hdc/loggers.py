@@ -32,12 +32,16 @@ def sweep_grouping() -> dict[str, str]:
     return {"group": sweep, "name": f"{sweep}-{hydra.job.num}"}
 
 
-def instantiate_loggers(config: DictConfig | None) -> list[Logger]:
+def instantiate_loggers(config: DictConfig | None, resumed_step: int | None = None) -> list[Logger]:
+    """`resumed_step`: this run resumes a checkpoint of that step. File loggers then write a new
+    version folder beside the earlier one (Lightning's CSVLogger would delete an existing metrics.csv)."""
     loggers = []
     for logger_config in (config or {}).values():
         if logger_config is None:
             continue
         settings = {}
+        if resumed_step is not None and "version" in logger_config:
+            settings["version"] = f"resumed_at_step_{resumed_step}"
         if "Wandb" in logger_config._target_:
             if not wandb_api_key_available() and "WANDB_MODE" not in os.environ:
                 log.info("No W&B API key found: logging offline (sync later with `wandb sync`)")

@@ -122,6 +122,8 @@ class HANClassifier(L.LightningModule):
                 "max_words": self.encoder.max_words,
                 # Where the data came from, so that eval.py can find the test split by itself.
                 "data": dict(datamodule.hparams) if datamodule is not None else {},
+                # torchmetrics keep their state out of state_dict: the best so far, for a resumed run.
+                "val_acc_best": float(self.val_acc_best.max_value),
             }
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
@@ -130,10 +132,12 @@ class HANClassifier(L.LightningModule):
             tokenizer = Tokenizer.from_str(saved["tokenizer"])
             self.encoder = DocumentEncoder(tokenizer, saved["max_sentences"], saved["max_words"])
             self.data_settings = saved.get("data", {})
+            if saved.get("val_acc_best", float("-inf")) > float("-inf"):
+                self.val_acc_best.update(torch.tensor(saved["val_acc_best"]))
 
 
-def load_classifier(path: str | Path, map_location: str | torch.device = "cpu") -> HANClassifier:
-    """A trained classifier from an hdc checkpoint, read without executing pickled code.
+def read_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict:
+    """An hdc checkpoint's content, read without executing pickled code (weights_only).
 
     A missing, truncated or foreign file is an HdcError naming the file.
     """
@@ -146,6 +150,12 @@ def load_classifier(path: str | Path, map_location: str | torch.device = "cpu") 
         raise HdcError(f"{path}: not a readable checkpoint ({type(error).__name__}: {error})".split("\n")[0]) from None
     if not isinstance(checkpoint, dict) or "hdc" not in checkpoint or "state_dict" not in checkpoint:
         raise HdcError(f"{path}: not an hdc checkpoint (no tokenizer inside); train one with train.py")
+    return checkpoint
+
+
+def load_classifier(path: str | Path, map_location: str | torch.device = "cpu") -> HANClassifier:
+    """A trained classifier from an hdc checkpoint (see read_checkpoint)."""
+    checkpoint = read_checkpoint(path, map_location)
     model = HANClassifier(**checkpoint["hyper_parameters"])
     model.load_state_dict(checkpoint["state_dict"])
     model.on_load_checkpoint(checkpoint)

@@ -1,8 +1,11 @@
 """`python train.py`: compose data, model, callbacks, loggers and trainer from config; fit, test, write metrics.json."""
 
+import importlib.metadata
 import json
 import logging
 import os
+import platform
+import subprocess
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -19,16 +22,36 @@ from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 
 from hdc.errors import HdcError, reported_as_one_line
 from hdc.loggers import finish, instantiate_loggers
-from hdc.paths import CONFIG_DIR
+from hdc.module import read_checkpoint
+from hdc.paths import CONFIG_DIR, PROJECT_ROOT
 
 log = logging.getLogger(__name__)
 
 
+def checkpoint_to_resume(ckpt_path: str | None, output_dir: Path, task_dir: Path) -> tuple[str | None, int]:
+    """`ckpt_path=last`: this run folder's checkpoints/last.ckpt (with hydra.run.dir=<that run>),
+    else the newest last.ckpt of this task's runs; any other path as given. Checked readable first;
+    returned with its global step."""
+    if not ckpt_path:
+        return None, 0
+    if ckpt_path == "last":
+        here = output_dir / "checkpoints" / "last.ckpt"
+        found = [here] if here.exists() else sorted(task_dir.glob("**/checkpoints/last.ckpt"), key=os.path.getmtime)
+        if not found:
+            raise HdcError(f"ckpt_path=last: no checkpoints/last.ckpt in {output_dir} or under {task_dir}")
+        ckpt_path = str(found[-1])
+        log.info(f"Resuming from {ckpt_path}")
+    checkpoint = read_checkpoint(ckpt_path)  # a missing, truncated or foreign file: one clear error, before any work
+    return ckpt_path, checkpoint.get("global_step", 0)
+
+
 def train(cfg: DictConfig) -> dict[str, float]:
-    if cfg.get("ckpt_path") and not Path(cfg.ckpt_path).is_file():
-        raise HdcError(f"ckpt_path={cfg.ckpt_path}: no such checkpoint file")
-    L.seed_everything(cfg.seed, workers=True)
     output_dir = Path(cfg.paths.output_dir)
+    ckpt_path, resumed_step = checkpoint_to_resume(
+        cfg.get("ckpt_path"), output_dir, Path(cfg.paths.log_dir) / cfg.task_name
+    )
+    L.seed_everything(cfg.seed, workers=True)
+    write_run_record(output_dir)
 
     datamodule = instantiate(cfg.data, _convert_="all")  # plain lists: the settings ride in checkpoints
     datamodule.setup("fit")
@@ -48,14 +71,14 @@ def train(cfg: DictConfig) -> dict[str, float]:
         model.net.embedding.weight.data[found] = torch.from_numpy(vectors[found])
         log.info(f"Embedding initialised by word2vec for {found.sum()} of {len(found)} words")
     callbacks = [instantiate(c) for c in (cfg.get("callbacks") or {}).values() if c is not None]
-    loggers = instantiate_loggers(cfg.get("logger"))
+    loggers = instantiate_loggers(cfg.get("logger"), resumed_step if ckpt_path else None)
     trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
     for logger in loggers:
         logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
 
     try:
         with multirun_ddp_job(trainer.world_size, output_dir):
-            trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
+            trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
             metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
             if cfg.get("test") and datamodule.test_documents() is not None:
                 best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
@@ -70,6 +93,26 @@ def train(cfg: DictConfig) -> dict[str, float]:
         (output_dir / "metrics.json").write_text(json.dumps(dict(sorted(metrics.items())), indent=2) + "\n")
     log.info(f"Metrics: {json.dumps(metrics, indent=1, sort_keys=True)}")
     return metrics
+
+
+def write_run_record(output_dir: Path) -> None:
+    """run.json beside Hydra's .hydra/config.yaml: what else a rerun needs (package versions, git commit)."""
+    if rank_zero_only.rank != 0:
+        return
+    packages = ["torch", "lightning", "hydra-core", "datasets", "tokenizers", "torchmetrics", "torchdata", "numpy"]
+    commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=PROJECT_ROOT, capture_output=True, text=True)
+    dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=PROJECT_ROOT,
+                           capture_output=True, text=True)  # fmt: skip
+    record = {
+        "git_commit": commit.stdout.strip() or None,
+        "git_dirty": bool(dirty.stdout.strip()) if commit.returncode == 0 else None,
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "packages": {name: importlib.metadata.version(name) for name in packages},
+        "command": sys.argv,
+    }
+    output_dir.mkdir(parents=True, exist_ok=True)
+    (output_dir / "run.json").write_text(json.dumps(record, indent=2) + "\n")
 
 
 @contextmanager

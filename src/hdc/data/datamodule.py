@@ -8,8 +8,9 @@ from pathlib import Path
 
 import lightning as L
 import numpy as np
+import torch
 from tokenizers import Tokenizer
-from torch.utils.data import DataLoader
+from torchdata.stateful_dataloader import StatefulDataLoader
 
 from hdc.data.batching import BucketedBatches
 from hdc.data.encoded import EncodedDocuments, encode_documents
@@ -187,22 +188,29 @@ class HFDataModule(L.LightningDataModule):
         digest = hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:16]
         return Path(self.hparams.cache_dir) / kind / f"{digest}.{suffix}"
 
-    def _loader(self, stage: str, seed: list[int] | None) -> DataLoader:
+    def _loader(self, stage: str, seed: list[int] | None) -> StatefulDataLoader:
         hp = self.hparams
         rank, world_size = (self.trainer.global_rank, self.trainer.world_size) if self.trainer else (0, 1)
         batches = BucketedBatches(self.encoded(stage), hp.batch_size, hp.bucket_size, seed, rank, world_size)
-        return DataLoader(batches, batch_size=None, shuffle=False, num_workers=hp.num_workers)
+        # Stateful: Lightning saves how far an epoch got in every checkpoint, so that a run resumed
+        # from a mid-epoch checkpoint continues with the next batch of the same epoch order.
+        # Its own generator: making an iterator draws a seed, which must not move the global RNG
+        # (dropout's), or a resumed run, which makes its iterators at other times, would diverge.
+        generator = torch.Generator().manual_seed(hp.shuffle_seed)
+        return StatefulDataLoader(
+            batches, batch_size=None, shuffle=False, num_workers=hp.num_workers, generator=generator
+        )
 
-    def train_dataloader(self) -> DataLoader:
+    def train_dataloader(self) -> StatefulDataLoader:
         # Lightning reloads this every epoch (trainer.reload_dataloaders_every_n_epochs=1), so each
         # epoch gets its own seeded order; a resumed run gets the order of the epoch it resumes.
         epoch = self.trainer.current_epoch if self.trainer else 0
         return self._loader("train", seed=[self.hparams.shuffle_seed, epoch])
 
-    def val_dataloader(self) -> DataLoader:
+    def val_dataloader(self) -> StatefulDataLoader:
         return self._loader("val", seed=None)
 
-    def test_dataloader(self) -> DataLoader:
+    def test_dataloader(self) -> StatefulDataLoader:
         return self._loader("test", seed=None)
 
 

@@ -12,8 +12,12 @@ CONFIG_DIR = PROJECT_ROOT / "configs"
 @contextmanager
 def written_atomically(path: Path) -> Iterator[Path]:
     """A temporary file to write `path`'s content to; it replaces `path` only once written, so an
-    interrupted run never leaves a truncated cache or checkpoint file behind."""
+    interrupted run never leaves a truncated cache or checkpoint file behind (a failed write removes it)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_name(f"{path.stem}.{os.getpid()}.tmp{path.suffix}")
-    yield partial
+    try:
+        yield partial
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
     partial.replace(path)

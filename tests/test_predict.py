@@ -15,6 +15,8 @@ AWKWARD = {
     "blank": " \n\t ",
     "no punctuation": "no full stop anywhere in this rather long review " * 40,
     "one megabyte": "A long sentence about the film. " * 33_000,
+    "100,000 words": "word " * 100_000,
+    "10,000 one-word sentences": "Yes. " * 10_000,
     "control characters": "Good\x00 film\x07.\x1b[31m Bad\u200b ending.",
 }
 

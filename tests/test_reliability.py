@@ -1,13 +1,18 @@
-"""Checkpoint writes that are whole or absent; safety of logs and data loading."""
+"""The catalogue of bad inputs and failures (docs/RELIABILITY.md): each has a defined, tested outcome."""
 
 import errno
+import os
+import re
 
 import pytest
 import torch
 
 from hdc import checkpoint_io
 from hdc.checkpoint_io import AtomicCheckpointIO
-from hdc.errors import HdcError
+from hdc.data.datamodule import HFDataModule
+from hdc.data.source import load_streaming
+from hdc.errors import DataError, HdcError
+from tests.conftest import train
 
 
 def test_a_failed_checkpoint_write_keeps_the_previous_one_and_says_why(tmp_path, monkeypatch):
@@ -24,3 +29,70 @@ def test_a_failed_checkpoint_write_keeps_the_previous_one_and_says_why(tmp_path,
         io.save_checkpoint({"global_step": 2, "weights": torch.zeros(3)}, path)
     assert torch.load(path, weights_only=True)["global_step"] == 1  # the previous checkpoint, whole
     assert [p.name for p in tmp_path.iterdir()] == ["last.ckpt"]  # no partial file left behind
+
+
+def test_a_non_finite_loss_stops_training_in_one_line_and_keeps_finite_checkpoints(tmp_path, data):
+    huge_steps = ["model.optimizer.lr=1e30", "callbacks.resume_checkpoint.every_n_train_steps=1"]
+    result = train(tmp_path, data, *huge_steps, check=False)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert re.search(r"train/loss is (nan|inf) at epoch 0, step \d+: training stopped", result.stdout + result.stderr)
+    last = torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=True)
+    assert all(torch.isfinite(weights).all() for weights in last["state_dict"].values())
+    assert not (tmp_path / "metrics.json").exists()
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("trainer.max_epoch=1", "Could not override 'trainer.max_epoch'"),
+        ("trainer.max_epochs=abc", "trainer.max_epochs='abc': expected Optional[int]"),
+        ("data.batch_size=ten", "data.batch_size='ten': expected int"),
+        ("model.optimizer.lr=fast", "model.optimizer.lr='fast': expected"),
+    ],
+)
+def test_a_config_typo_or_wrong_type_is_a_clear_error(tmp_path, data, override, message):
+    result = train(tmp_path, data, override, check=False)
+    assert result.returncode == 1 and message in result.stdout + result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def csv_dataset(tmp_path, rows: str) -> HFDataModule:
+    (tmp_path / "reviews.csv").write_text("text,label\n" + rows)
+    return HFDataModule(str(tmp_path / "reviews.csv"), str(tmp_path), str(tmp_path / "cache"),
+                        label_names=["neg", "pos"], val_fraction=0.0, min_frequency=1)  # fmt: skip
+
+
+def test_an_empty_split_is_a_clear_error(tmp_path):
+    dm = csv_dataset(tmp_path, "")
+    with pytest.raises(DataError, match="has no documents"):
+        dm.setup()
+        dm.encoded("train")
+
+
+@pytest.mark.parametrize("label", ["0.5", "2", "-1", "positive"])
+def test_a_label_of_the_wrong_type_or_outside_the_set_is_a_clear_error(tmp_path, label):
+    dm = csv_dataset(tmp_path, f"Great fun.,{label}\n")
+    with pytest.raises(DataError, match=r"Unknown label .* in column 'label'"):
+        dm.setup()
+        dm.encoded("train")
+
+
+def test_no_code_from_a_dataset_folder_runs(tmp_path):
+    folder = tmp_path / "shady"
+    folder.mkdir()
+    (folder / "shady.py").write_text(f"open({str(tmp_path / 'ran')!r}, 'w').write('executed')\n")
+    (folder / "train.csv").write_text("text,label\nFine.,0\n")
+    try:
+        splits = load_streaming(str(folder), tmp_path)
+        list(splits["train"])
+    except Exception:  # refusing the folder is fine too; running its script is not
+        pass
+    assert not (tmp_path / "ran").exists()
+
+
+def test_an_api_key_is_never_written_to_the_run(tmp_path, data):
+    secret = "fake-wandb-key-0123456789abcdef0123456789abcdef"
+    env = {**os.environ, "WANDB_API_KEY": secret, "WANDB_MODE": "offline"}
+    train(tmp_path, data, "logger=wandb", env=env)
+    leaks = [path for path in tmp_path.rglob("*") if path.is_file() and secret.encode() in path.read_bytes()]
+    assert leaks == [] and list(tmp_path.glob("wandb/offline-run-*"))

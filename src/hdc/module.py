@@ -83,7 +83,14 @@ class HANClassifier(L.LightningModule):
         return loss, logits
 
     def training_step(self, batch: Batch, batch_idx: int) -> torch.Tensor:
-        return self._step(batch, "train")[0]
+        loss = self._step(batch, "train")[0]
+        if not torch.isfinite(loss):  # checked before the update: weights and checkpoints stay good
+            raise HdcError(
+                f"train/loss is {loss.item()} at epoch {self.current_epoch}, step {self.global_step}: training "
+                f"stopped before updating the weights; checkpoints/last.ckpt holds the last good state. "
+                f"Lower model.optimizer.lr (or check the data), then resume with ckpt_path=last"
+            )
+        return loss
 
     def validation_step(self, batch: Batch, batch_idx: int) -> None:
         _, logits = self._step(batch, "val")

@@ -20,6 +20,7 @@ from hydra.utils import instantiate
 from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 
+from hdc.config_types import check_config_types
 from hdc.errors import HdcError, reported_as_one_line
 from hdc.loggers import finish, instantiate_loggers
 from hdc.module import read_checkpoint
@@ -41,7 +42,10 @@ def checkpoint_to_resume(ckpt_path: str | None, output_dir: Path, task_dir: Path
             raise HdcError(f"ckpt_path=last: no checkpoints/last.ckpt in {output_dir} or under {task_dir}")
         ckpt_path = str(found[-1])
         log.info(f"Resuming from {ckpt_path}")
-    checkpoint = read_checkpoint(ckpt_path)  # a missing, truncated or foreign file: one clear error, before any work
+    try:  # a missing, truncated or foreign file: one clear error, before any work
+        checkpoint = read_checkpoint(ckpt_path)
+    except HdcError as error:
+        raise HdcError(f"ckpt_path={error}") from None
     return ckpt_path, checkpoint.get("global_step", 0)
 
 
@@ -50,6 +54,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
     ckpt_path, resumed_step = checkpoint_to_resume(
         cfg.get("ckpt_path"), output_dir, Path(cfg.paths.log_dir) / cfg.task_name
     )
+    check_config_types(cfg, ["data", "model", "trainer", "word2vec"])
     L.seed_everything(cfg.seed, workers=True)
     write_run_record(output_dir)
 

@@ -8,7 +8,7 @@ TORCH ?= torch==2.13.0
 IMDB_DIR ?= $(firstword $(HDC_IMDB_DIR) $(wildcard ../shared/data/imdb))
 ARGS ?=
 
-.PHONY: install data train test bench time-to-accuracy reproduce format lint clean
+.PHONY: install data train test bench time-to-accuracy reproduce memory format lint clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -42,6 +42,10 @@ time-to-accuracy: data
 LIST ?= imdb
 reproduce: data
 	$(BIN)/python scripts/reproduce.py $(LIST) $(ARGS)
+
+# make memory: peak RSS of the worst inputs (longest IMDB reviews, a 100,000-word document) -> results/memory.json
+memory:
+	$(BIN)/python scripts/memory_bound.py $(if $(IMDB_DIR),--imdb $(IMDB_DIR))
 
 format:
 	$(BIN)/ruff format .

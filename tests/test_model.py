@@ -22,8 +22,11 @@ def run(model, documents):
     return model(batch.word_ids, batch.word_counts, batch.sentence_counts)
 
 
+TRANSFORMER = {"word_encoder": "transformer", "sentence_encoder": "transformer", "transformer_heads": 2}
 VARIANTS = {"han": {}, "mean": {"word_pooling": "mean", "sentence_pooling": "mean"},
-            "max": {"word_pooling": "max", "sentence_pooling": "max"}, "flat": {"flat": True}}  # fmt: skip
+            "max": {"word_pooling": "max", "sentence_pooling": "max"}, "flat": {"flat": True},
+            "transformer": TRANSFORMER, "no encoder": {"word_encoder": "none", "sentence_encoder": "none"},
+            "flat transformer": {"flat": True, **TRANSFORMER}}  # fmt: skip
 
 
 def make_model(variant: str = "han") -> HAN:
@@ -80,7 +83,7 @@ def test_weights_sum_to_one_per_unit_and_are_zero_on_padding(variant):
     sentence_real = torch.arange(sentence_weights.size(1)) < batch.sentence_counts[:, None]
     assert torch.all(word_weights[~word_real] == 0) and torch.all(sentence_weights[~sentence_real] == 0)
     torch.testing.assert_close(sentence_weights.sum(1), torch.ones(len(sentence_weights)))
-    if variant == "flat":  # word weights sum to 1 per document, and make up the sentence weights
+    if variant.startswith("flat"):  # word weights sum to 1 per document, and make up the sentence weights
         torch.testing.assert_close(word_weights.sum(1), sentence_weights[sentence_real])
     else:
         torch.testing.assert_close(word_weights.sum(1), torch.ones(len(word_weights)))
@@ -88,7 +91,7 @@ def test_weights_sum_to_one_per_unit_and_are_zero_on_padding(variant):
         assert torch.all(word_weights[word_real] > 0)
 
 
-@pytest.mark.parametrize("variant", ["mean", "flat"])
+@pytest.mark.parametrize("variant", ["mean", "flat", "transformer"])
 def test_ablations_differ_from_the_han(variant):
     batch = batch_of(random_documents(torch.Generator().manual_seed(6), 3), [0] * 3)
     with torch.no_grad():

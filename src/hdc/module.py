@@ -34,6 +34,10 @@ class HANClassifier(L.LightningModule):
         sentence_pooling: str = "attention",
         flat: bool = False,
         dropout: float = 0.0,
+        word_encoder: str = "gru",
+        sentence_encoder: str = "gru",
+        transformer_heads: int = 4,
+        transformer_layers: int = 1,
         optimizer: Callable[..., torch.optim.Optimizer] | None = None,
         scheduler: Callable[..., torch.optim.lr_scheduler.LRScheduler] | None = None,
         encoder: DocumentEncoder | None = None,
@@ -56,6 +60,10 @@ class HANClassifier(L.LightningModule):
             sentence_pooling=sentence_pooling,
             flat=flat,
             dropout=dropout,
+            word_encoder=word_encoder,
+            sentence_encoder=sentence_encoder,
+            transformer_heads=transformer_heads,
+            transformer_layers=transformer_layers,
         )
         metrics = MetricCollection(
             {

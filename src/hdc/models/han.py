@@ -8,6 +8,8 @@ padding is never embedded, encoded or attended to: it cannot reach an output, an
 nothing (unpacking a padded GRU output and its backward pass cost more than the GRU itself on a CPU).
 """
 
+import math
+
 import torch
 from torch import nn
 from torch.nn.utils.rnn import PackedSequence
@@ -66,26 +68,72 @@ class Pooling(nn.Module):
         return h.new_zeros(count, h.size(-1)).index_add(0, units, weights[:, None] * h), weights
 
 
-class Level(nn.Module):
-    """One level of the hierarchy: a BiGRU over each unit's items, then pooling into one vector per
-    unit (words -> a sentence vector; sentence vectors -> a document vector)."""
+ENCODERS = ("gru", "transformer", "none")
 
-    def __init__(self, input_size: int, hidden_size: int, attention_size: int, pooling: str = "attention"):
+
+def sinusoidal(positions: torch.Tensor, size: int) -> torch.Tensor:
+    """Transformer position encodings [items, size] for integer positions (any length, no table)."""
+    frequencies = torch.exp(torch.arange(0, size, 2, device=positions.device) * (-math.log(10_000.0) / size))
+    angles = positions[:, None].float() * frequencies
+    return torch.stack([angles.sin(), angles.cos()], -1).flatten(1)[:, :size]
+
+
+class Level(nn.Module):
+    """One level of the hierarchy: an encoder over each unit's items, then pooling into one vector
+    per unit (words -> a sentence vector; sentence vectors -> a document vector).
+
+    encoder "gru" is the paper's BiGRU, run on packed items; "transformer" is self-attention within
+    each unit (sinusoidal positions, a padding mask; cost quadratic in the unit's length only);
+    "none" pools the items as they come.
+    """
+
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        attention_size: int,
+        pooling: str = "attention",
+        encoder: str = "gru",
+        heads: int = 4,
+        layers: int = 1,
+    ):
         super().__init__()
-        self.gru = nn.GRU(input_size, hidden_size, bidirectional=True)
-        self.pooling = Pooling(pooling, 2 * hidden_size, attention_size)
+        if encoder not in ENCODERS:
+            raise ValueError(f"encoder {encoder!r} is not one of {ENCODERS}")
+        self.encoder = encoder
+        self.output_size = input_size if encoder == "none" else 2 * hidden_size
+        if encoder == "gru":
+            self.gru = nn.GRU(input_size, hidden_size, bidirectional=True)
+        elif encoder == "transformer":
+            self.project = nn.Linear(input_size, self.output_size)
+            layer = nn.TransformerEncoderLayer(self.output_size, heads, 4 * self.output_size, dropout=0.0,
+                                               batch_first=True)  # fmt: skip
+            self.transformer = nn.TransformerEncoder(layer, layers, enable_nested_tensor=False)
+        self.pooling = Pooling(pooling, self.output_size, attention_size)
 
     def forward(self, items: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """items [total, features], flat unit after unit; lengths [units] (each >= 1).
 
-        Returns unit vectors [units, 2 x hidden] and each item's weight in its unit [total].
+        Returns unit vectors [units, output_size] and each item's weight in its unit [total].
         """
-        rows, units, batch_sizes, sorted_units = packing(lengths)
-        rows, units, sorted_units = rows.to(items.device), units.to(items.device), sorted_units.to(items.device)
-        packed = PackedSequence(items[rows], batch_sizes, sorted_units, torch.argsort(sorted_units))
-        encoded, _ = self.gru(packed)
-        vectors, packed_weights = self.pooling(encoded.data, units, len(lengths))
-        return vectors, packed_weights.new_zeros(len(items)).index_copy(0, rows, packed_weights)
+        if self.encoder == "gru":
+            rows, units, batch_sizes, sorted_units = packing(lengths)
+            rows, units, sorted_units = rows.to(items.device), units.to(items.device), sorted_units.to(items.device)
+            packed = PackedSequence(items[rows], batch_sizes, sorted_units, torch.argsort(sorted_units))
+            encoded, _ = self.gru(packed)
+            vectors, packed_weights = self.pooling(encoded.data, units, len(lengths))
+            return vectors, packed_weights.new_zeros(len(items)).index_copy(0, rows, packed_weights)
+        units = torch.repeat_interleave(torch.arange(len(lengths), device=items.device), lengths)
+        encoded = items if self.encoder == "none" else self._self_attention(items, units, lengths)
+        return self.pooling(encoded, units, len(lengths))
+
+    def _self_attention(self, items: torch.Tensor, units: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        positions = torch.arange(len(items), device=items.device) - (torch.cumsum(lengths, 0) - lengths)[units]
+        x = self.project(items) + sinusoidal(positions, self.output_size)
+        padded = x.new_zeros(len(lengths), int(lengths.max()), x.size(-1))
+        padded[units, positions] = x
+        padding = torch.arange(padded.size(1), device=items.device) >= lengths[:, None]
+        return self.transformer(padded, src_key_padding_mask=padding)[units, positions]
 
 
 def unflatten(flat: torch.Tensor, lengths: torch.Tensor, width: int) -> torch.Tensor:
@@ -98,7 +146,9 @@ class HAN(nn.Module):
     """The HAN; `word_pooling`/`sentence_pooling` give its ablations (HN-AVE: "mean", HN-MAX: "max"),
     and `flat=True` the baseline without sentences: one BiGRU and pooling over all words of a document
     (its word weights then sum to 1 per document, and a sentence's weight is the sum of its words').
-    `dropout` (not in the paper; a tuning knob) drops embedded words and document vectors in training."""
+    `dropout` (not in the paper; a tuning knob) drops embedded words and document vectors in training.
+    `word_encoder`/`sentence_encoder` choose each level's encoder (Level): the paper's "gru", a
+    "transformer" (self-attention within each sentence, or each document), or "none"."""
 
     def __init__(
         self,
@@ -113,16 +163,22 @@ class HAN(nn.Module):
         sentence_pooling: str = "attention",
         flat: bool = False,
         dropout: float = 0.0,
+        word_encoder: str = "gru",
+        sentence_encoder: str = "gru",
+        transformer_heads: int = 4,
+        transformer_layers: int = 1,
     ):
         super().__init__()
         self.flat = flat
         self.dropout = nn.Dropout(dropout)
         self.embedding = nn.Embedding(vocab_size, embedding_dim, padding_idx=padding_idx)
-        self.words = Level(embedding_dim, word_hidden_size, attention_size, word_pooling)
-        self.sentences = (
-            None if flat else Level(2 * word_hidden_size, sentence_hidden_size, attention_size, sentence_pooling)
-        )
-        self.classifier = nn.Linear(2 * (word_hidden_size if flat else sentence_hidden_size), num_classes)
+        transformer = {"heads": transformer_heads, "layers": transformer_layers}
+        self.words = Level(embedding_dim, word_hidden_size, attention_size, word_pooling, word_encoder, **transformer)
+        self.sentences = None
+        if not flat:
+            self.sentences = Level(self.words.output_size, sentence_hidden_size, attention_size, sentence_pooling,
+                                   sentence_encoder, **transformer)  # fmt: skip
+        self.classifier = nn.Linear((self.words if flat else self.sentences).output_size, num_classes)
 
     def forward(
         self, word_ids: torch.Tensor, word_counts: torch.Tensor, sentence_counts: torch.Tensor

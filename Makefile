@@ -8,7 +8,7 @@ TORCH ?= torch==2.13.0
 IMDB_DIR ?= $(firstword $(HDC_IMDB_DIR) $(wildcard ../shared/data/imdb))
 ARGS ?=
 
-.PHONY: install data train test bench time-to-accuracy reproduce memory format lint clean
+.PHONY: install data train test bench time-to-accuracy reproduce memory scaling format lint clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -46,6 +46,10 @@ reproduce: data
 # make memory: peak RSS of the worst inputs (longest IMDB reviews, a 100,000-word document) -> results/memory.json
 memory:
 	$(BIN)/python scripts/memory_bound.py $(if $(IMDB_DIR),--imdb $(IMDB_DIR))
+
+# make scaling: time and memory of one forward + backward as documents grow to 100,000 words -> results/scaling.{json,png}
+scaling:
+	$(BIN)/python scripts/scaling.py $(ARGS)
 
 format:
 	$(BIN)/ruff format .

@@ -6,7 +6,8 @@ One document of N words in sentences of 20 words, one forward + backward pass, e
 fresh process (its peak RSS is the measure of memory; the time is the best of 2 passes). Models, at
 the paper's sizes: the 2-level HAN (BiGRU levels), the hierarchy with Transformer levels
 (self-attention within each sentence, then over the sentence vectors), a flat BiGRU, and a flat
-Transformer (full self-attention over all words). A case whose attention matrices alone would pass
+Transformer (full self-attention over all words), and both Transformer models with segment recurrence
+at their top level. A case whose attention matrices alone would pass
 --memory-budget-gb, or that runs past --timeout, is recorded as such, not run to a crash.
 Writes the JSON and results/scaling.png.
 """
@@ -25,6 +26,12 @@ MODELS = {
     "hierarchy, Transformer levels": {"word_encoder": "transformer", "sentence_encoder": "transformer"},
     "flat BiGRU": {"flat": True},
     "flat Transformer (full self-attention)": {"flat": True, "word_encoder": "transformer"},
+    "hierarchy, Transformer levels, segments of 64 sentences": {
+        "word_encoder": "transformer",
+        "sentence_encoder": "transformer",
+        "segment_length": 64,
+    },
+    "flat Transformer, segments of 512 words": {"flat": True, "word_encoder": "transformer", "segment_length": 512},
 }
 SENTENCE_WORDS = 20
 HEADS = 4
@@ -55,10 +62,10 @@ def attention_gb(model_name: str, words: int) -> float:
     options = MODELS[model_name]
     if options.get("word_encoder") != "transformer":
         return 0.0
-    if options.get("flat"):
-        return HEADS * words**2 * 12 / 1e9
-    sentences = words // SENTENCE_WORDS  # within each sentence, then over the document's sentences
-    return HEADS * (sentences * SENTENCE_WORDS**2 + sentences**2) * 12 / 1e9
+    top = words if options.get("flat") else words // SENTENCE_WORDS  # items at the top level
+    top_keys = min(top, 2 * options["segment_length"]) if options.get("segment_length") else top
+    within_sentences = 0 if options.get("flat") else top * SENTENCE_WORDS**2
+    return HEADS * (within_sentences + top * top_keys) * 12 / 1e9
 
 
 def plot(records: list[dict], path: Path) -> None:

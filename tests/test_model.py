@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from hdc.data.batching import batch_of
-from hdc.models.han import HAN, packing
+from hdc.models.han import HAN, Level, packing
 
 VOCAB = 50
 
@@ -26,7 +26,9 @@ TRANSFORMER = {"word_encoder": "transformer", "sentence_encoder": "transformer",
 VARIANTS = {"han": {}, "mean": {"word_pooling": "mean", "sentence_pooling": "mean"},
             "max": {"word_pooling": "max", "sentence_pooling": "max"}, "flat": {"flat": True},
             "transformer": TRANSFORMER, "no encoder": {"word_encoder": "none", "sentence_encoder": "none"},
-            "flat transformer": {"flat": True, **TRANSFORMER}}  # fmt: skip
+            "flat transformer": {"flat": True, **TRANSFORMER},
+            "transformer segments": {**TRANSFORMER, "segment_length": 2},
+            "flat transformer segments": {"flat": True, **TRANSFORMER, "segment_length": 5}}  # fmt: skip
 
 
 def make_model(variant: str = "han") -> HAN:
@@ -123,3 +125,37 @@ def test_packing_matches_torch_pack_padded_sequence():
     assert torch.equal(flat[rows], expected.data) and torch.equal(batch_sizes, expected.batch_sizes)
     assert torch.equal(sorted_units, expected.sorted_indices)
     assert torch.equal(units, torch.repeat_interleave(torch.arange(5), lengths)[rows])  # each row's unit
+
+
+def attended_lengths(model, documents) -> list[int]:
+    """The key lengths every self-attention call of one forward pass saw."""
+    lengths = []
+    hooks = [module.register_forward_pre_hook(lambda _, args: lengths.append(args[1].size(1)))
+             for module in model.modules() if isinstance(module, torch.nn.MultiheadAttention)]  # fmt: skip
+    with torch.no_grad():
+        run(model, documents)
+    for hook in hooks:
+        hook.remove()
+    return lengths
+
+
+def test_segment_recurrence_bounds_attention_and_is_none_with_one_segment():
+    long_document = [[[5, 6, 7]] * 40]  # 40 sentences
+    models = {s: make_model("transformer") for s in (None, 4, 1000)}  # the same seed: the same weights
+    for segment, model in models.items():
+        model.sentences.segment_length = segment
+    assert max(attended_lengths(models[None], long_document)) == 40
+    assert max(attended_lengths(models[4], long_document)) == 8  # a segment and the one before it
+    with torch.no_grad():
+        whole, one_segment, segments = (run(models[s], long_document)[0] for s in (None, 1000, 4))
+    assert torch.equal(whole, one_segment) and not torch.allclose(whole, segments)
+
+
+def test_segment_recurrence_passes_no_gradient_through_its_memory():
+    torch.manual_seed(0)
+    level = Level(8, 4, 10, encoder="transformer", heads=2, segment_length=2)
+    items = torch.randn(6, 8, requires_grad=True)  # one unit of 6 items: segments [0, 1], [2, 3], [4, 5]
+    lengths = torch.tensor([6])
+    encoded = level._self_attention(items, torch.zeros(6, dtype=torch.long), lengths)
+    encoded[4:].sum().backward()  # the last segment, which attended to [2, 3] through the cache
+    assert torch.all(items.grad[:4] == 0) and torch.all(items.grad[4:].abs().sum(1) > 0)

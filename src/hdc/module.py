@@ -38,6 +38,7 @@ class HANClassifier(L.LightningModule):
         sentence_encoder: str = "gru",
         transformer_heads: int = 4,
         transformer_layers: int = 1,
+        segment_length: int | None = None,
         optimizer: Callable[..., torch.optim.Optimizer] | None = None,
         scheduler: Callable[..., torch.optim.lr_scheduler.LRScheduler] | None = None,
         encoder: DocumentEncoder | None = None,
@@ -64,6 +65,7 @@ class HANClassifier(L.LightningModule):
             sentence_encoder=sentence_encoder,
             transformer_heads=transformer_heads,
             transformer_layers=transformer_layers,
+            segment_length=segment_length,
         )
         metrics = MetricCollection(
             {

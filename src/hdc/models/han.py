@@ -78,13 +78,38 @@ def sinusoidal(positions: torch.Tensor, size: int) -> torch.Tensor:
     return torch.stack([angles.sin(), angles.cos()], -1).flatten(1)[:, :size]
 
 
+class SelfAttentionLayer(nn.Module):
+    """A Transformer encoder layer (post-norm, as torch's) whose queries may also attend to a memory:
+    the previous segment's inputs to this layer, without gradient (Transformer-XL's segment
+    recurrence). torch's TransformerEncoderLayer has no such input; without a memory this is the same
+    computation."""
+
+    def __init__(self, size: int, heads: int):
+        super().__init__()
+        self.attention = nn.MultiheadAttention(size, heads, batch_first=True)
+        self.feedforward = nn.Sequential(nn.Linear(size, 4 * size), nn.ReLU(), nn.Linear(4 * size, size))
+        self.norm1, self.norm2 = nn.LayerNorm(size), nn.LayerNorm(size)
+
+    def forward(self, x: torch.Tensor, padding: torch.Tensor, memory: torch.Tensor | None = None) -> torch.Tensor:
+        """x [units, items, size] with padding [units, items] (True: padding); memory [units, items', size],
+        all real items."""
+        context, mask = x, padding
+        if memory is not None:
+            context, mask = torch.cat([memory, x], 1), torch.cat([padding.new_zeros(memory.shape[:2]), padding], 1)
+        attended, _ = self.attention(x, context, context, key_padding_mask=mask, need_weights=False)
+        x = self.norm1(x + attended)
+        return self.norm2(x + self.feedforward(x))
+
+
 class Level(nn.Module):
     """One level of the hierarchy: an encoder over each unit's items, then pooling into one vector
     per unit (words -> a sentence vector; sentence vectors -> a document vector).
 
     encoder "gru" is the paper's BiGRU, run on packed items; "transformer" is self-attention within
     each unit (sinusoidal positions, a padding mask; cost quadratic in the unit's length only);
-    "none" pools the items as they come.
+    "none" pools the items as they come. With `segment_length`, a transformer level reads each unit
+    in segments of that many items, each attending to itself and to the previous segment (cached,
+    no gradient): attention memory grows with the unit's length times the segment, not its square.
     """
 
     def __init__(
@@ -96,19 +121,20 @@ class Level(nn.Module):
         encoder: str = "gru",
         heads: int = 4,
         layers: int = 1,
+        segment_length: int | None = None,
     ):
         super().__init__()
         if encoder not in ENCODERS:
             raise ValueError(f"encoder {encoder!r} is not one of {ENCODERS}")
-        self.encoder = encoder
+        if segment_length is not None and encoder != "transformer":
+            raise ValueError(f"segment_length is for transformer levels, not {encoder!r}")
+        self.encoder, self.segment_length = encoder, segment_length
         self.output_size = input_size if encoder == "none" else 2 * hidden_size
         if encoder == "gru":
             self.gru = nn.GRU(input_size, hidden_size, bidirectional=True)
         elif encoder == "transformer":
             self.project = nn.Linear(input_size, self.output_size)
-            layer = nn.TransformerEncoderLayer(self.output_size, heads, 4 * self.output_size, dropout=0.0,
-                                               batch_first=True)  # fmt: skip
-            self.transformer = nn.TransformerEncoder(layer, layers, enable_nested_tensor=False)
+            self.layers = nn.ModuleList(SelfAttentionLayer(self.output_size, heads) for _ in range(layers))
         self.pooling = Pooling(pooling, self.output_size, attention_size)
 
     def forward(self, items: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -133,7 +159,20 @@ class Level(nn.Module):
         padded = x.new_zeros(len(lengths), int(lengths.max()), x.size(-1))
         padded[units, positions] = x
         padding = torch.arange(padded.size(1), device=items.device) >= lengths[:, None]
-        return self.transformer(padded, src_key_padding_mask=padding)[units, positions]
+        segment = self.segment_length or padded.size(1)
+        outputs, memories = [], [None] * len(self.layers)  # per layer: the previous segment's input, its units
+        for start in range(0, padded.size(1), segment):
+            here = (lengths > start).nonzero().squeeze(1)  # the units with items in this segment
+            h, mask = padded[here, start : start + segment], padding[here, start : start + segment]
+            for i, layer in enumerate(self.layers):
+                memory = None
+                if memories[i] is not None:  # the units still here were all in the previous segment, whole
+                    previous, previous_units = memories[i]
+                    memory = previous[torch.isin(previous_units, here)]
+                memories[i] = (h.detach(), here)
+                h = layer(h, mask, memory)
+            outputs.append(h.new_zeros(len(lengths), *h.shape[1:]).index_copy(0, here, h))
+        return torch.cat(outputs, 1)[units, positions]
 
 
 def unflatten(flat: torch.Tensor, lengths: torch.Tensor, width: int) -> torch.Tensor:
@@ -148,7 +187,9 @@ class HAN(nn.Module):
     (its word weights then sum to 1 per document, and a sentence's weight is the sum of its words').
     `dropout` (not in the paper; a tuning knob) drops embedded words and document vectors in training.
     `word_encoder`/`sentence_encoder` choose each level's encoder (Level): the paper's "gru", a
-    "transformer" (self-attention within each sentence, or each document), or "none"."""
+    "transformer" (self-attention within each sentence, or each document), or "none".
+    `segment_length` turns on segment recurrence at the top level (a transformer one): for
+    documents of tens of thousands of sentences (or words, when flat) in bounded attention memory."""
 
     def __init__(
         self,
@@ -167,17 +208,20 @@ class HAN(nn.Module):
         sentence_encoder: str = "gru",
         transformer_heads: int = 4,
         transformer_layers: int = 1,
+        segment_length: int | None = None,
     ):
         super().__init__()
         self.flat = flat
         self.dropout = nn.Dropout(dropout)
         self.embedding = nn.Embedding(vocab_size, embedding_dim, padding_idx=padding_idx)
         transformer = {"heads": transformer_heads, "layers": transformer_layers}
-        self.words = Level(embedding_dim, word_hidden_size, attention_size, word_pooling, word_encoder, **transformer)
+        top = {"segment_length": segment_length}  # segment recurrence, at the top level only
+        self.words = Level(embedding_dim, word_hidden_size, attention_size, word_pooling, word_encoder, **transformer,
+                           **(top if flat else {}))  # fmt: skip
         self.sentences = None
         if not flat:
             self.sentences = Level(self.words.output_size, sentence_hidden_size, attention_size, sentence_pooling,
-                                   sentence_encoder, **transformer)  # fmt: skip
+                                   sentence_encoder, **transformer, **top)  # fmt: skip
         self.classifier = nn.Linear((self.words if flat else self.sentences).output_size, num_classes)
 
     def forward(

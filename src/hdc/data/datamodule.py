@@ -4,6 +4,7 @@ import hashlib
 import json
 import logging
 import time
+import warnings
 from pathlib import Path
 
 import lightning as L
@@ -29,6 +30,8 @@ from hdc.errors import DataError
 from hdc.paths import written_atomically
 
 log = logging.getLogger(__name__)
+# torchdata 0.11 calls a torch function that torch >= 2.7 deprecated, once per loader: noise, not news.
+warnings.filterwarnings("ignore", message="'set_vital' is deprecated", category=UserWarning)
 
 
 class HFDataModule(L.LightningDataModule):

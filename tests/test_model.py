@@ -28,7 +28,9 @@ VARIANTS = {"han": {}, "mean": {"word_pooling": "mean", "sentence_pooling": "mea
             "transformer": TRANSFORMER, "no encoder": {"word_encoder": "none", "sentence_encoder": "none"},
             "flat transformer": {"flat": True, **TRANSFORMER},
             "transformer segments": {**TRANSFORMER, "segment_length": 2},
-            "flat transformer segments": {"flat": True, **TRANSFORMER, "segment_length": 5}}  # fmt: skip
+            "flat transformer segments": {"flat": True, **TRANSFORMER, "segment_length": 5},
+            "transformer cls": {**TRANSFORMER, "word_pooling": "cls", "sentence_pooling": "cls"},
+            "flat transformer cls": {"flat": True, **TRANSFORMER, "word_pooling": "cls"}}  # fmt: skip
 
 
 def make_model(variant: str = "han") -> HAN:
@@ -93,7 +95,7 @@ def test_weights_sum_to_one_per_unit_and_are_zero_on_padding(variant):
         assert torch.all(word_weights[word_real] > 0)
 
 
-@pytest.mark.parametrize("variant", ["mean", "flat", "transformer"])
+@pytest.mark.parametrize("variant", ["mean", "flat", "transformer", "transformer cls"])
 def test_ablations_differ_from_the_han(variant):
     batch = batch_of(random_documents(torch.Generator().manual_seed(6), 3), [0] * 3)
     with torch.no_grad():
@@ -156,6 +158,14 @@ def test_segment_recurrence_passes_no_gradient_through_its_memory():
     level = Level(8, 4, 10, encoder="transformer", heads=2, segment_length=2)
     items = torch.randn(6, 8, requires_grad=True)  # one unit of 6 items: segments [0, 1], [2, 3], [4, 5]
     lengths = torch.tensor([6])
-    encoded = level._self_attention(items, torch.zeros(6, dtype=torch.long), lengths)
-    encoded[4:].sum().backward()  # the last segment, which attended to [2, 3] through the cache
+    encoded, _, _ = level._self_attention(items, torch.zeros(6, dtype=torch.long), lengths)  # [1 unit, 6, size]
+    encoded[0, 4:].sum().backward()  # the last segment, which attended to [2, 3] through the cache
     assert torch.all(items.grad[:4] == 0) and torch.all(items.grad[4:].abs().sum(1) > 0)
+
+
+@pytest.mark.parametrize(
+    "options", [{"pooling": "cls"}, {"pooling": "cls", "encoder": "transformer", "segment_length": 4}]
+)
+def test_cls_pooling_needs_a_transformer_level_without_segments(options):
+    with pytest.raises(ValueError, match="cls pooling needs a transformer level"):
+        Level(8, 4, 10, **options)

@@ -90,15 +90,17 @@ class SelfAttentionLayer(nn.Module):
         self.feedforward = nn.Sequential(nn.Linear(size, 4 * size), nn.ReLU(), nn.Linear(4 * size, size))
         self.norm1, self.norm2 = nn.LayerNorm(size), nn.LayerNorm(size)
 
-    def forward(self, x: torch.Tensor, padding: torch.Tensor, memory: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(
+        self, x: torch.Tensor, padding: torch.Tensor, memory: torch.Tensor | None = None, weights: bool = False
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """x [units, items, size] with padding [units, items] (True: padding); memory [units, items', size],
-        all real items."""
+        all real items. With `weights`, also the first query's attention over the keys (heads averaged)."""
         context, mask = x, padding
         if memory is not None:
             context, mask = torch.cat([memory, x], 1), torch.cat([padding.new_zeros(memory.shape[:2]), padding], 1)
-        attended, _ = self.attention(x, context, context, key_padding_mask=mask, need_weights=False)
+        attended, attention = self.attention(x, context, context, key_padding_mask=mask, need_weights=weights)
         x = self.norm1(x + attended)
-        return self.norm2(x + self.feedforward(x))
+        return self.norm2(x + self.feedforward(x)), None if attention is None else attention[:, 0]
 
 
 class Level(nn.Module):
@@ -110,6 +112,8 @@ class Level(nn.Module):
     "none" pools the items as they come. With `segment_length`, a transformer level reads each unit
     in segments of that many items, each attending to itself and to the previous segment (cached,
     no gradient): attention memory grows with the unit's length times the segment, not its square.
+    Pooling "cls" (transformer levels, no segments) prepends a learned summary item to each unit: its
+    output is the unit vector, and its attention over the items (last layer) their weights.
     """
 
     def __init__(
@@ -128,6 +132,8 @@ class Level(nn.Module):
             raise ValueError(f"encoder {encoder!r} is not one of {ENCODERS}")
         if segment_length is not None and encoder != "transformer":
             raise ValueError(f"segment_length is for transformer levels, not {encoder!r}")
+        if pooling == "cls" and (encoder != "transformer" or segment_length is not None):
+            raise ValueError("cls pooling needs a transformer level without segment_length")
         self.encoder, self.segment_length = encoder, segment_length
         self.output_size = input_size if encoder == "none" else 2 * hidden_size
         if encoder == "gru":
@@ -135,7 +141,8 @@ class Level(nn.Module):
         elif encoder == "transformer":
             self.project = nn.Linear(input_size, self.output_size)
             self.layers = nn.ModuleList(SelfAttentionLayer(self.output_size, heads) for _ in range(layers))
-        self.pooling = Pooling(pooling, self.output_size, attention_size)
+        self.cls = nn.Parameter(torch.randn(self.output_size) * 0.02) if pooling == "cls" else None
+        self.pooling = None if pooling == "cls" else Pooling(pooling, self.output_size, attention_size)
 
     def forward(self, items: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """items [total, features], flat unit after unit; lengths [units] (each >= 1).
@@ -150,16 +157,29 @@ class Level(nn.Module):
             vectors, packed_weights = self.pooling(encoded.data, units, len(lengths))
             return vectors, packed_weights.new_zeros(len(items)).index_copy(0, rows, packed_weights)
         units = torch.repeat_interleave(torch.arange(len(lengths), device=items.device), lengths)
-        encoded = items if self.encoder == "none" else self._self_attention(items, units, lengths)
-        return self.pooling(encoded, units, len(lengths))
+        if self.encoder == "none":
+            return self.pooling(items, units, len(lengths))
+        encoded, positions, summary_attention = self._self_attention(items, units, lengths)
+        if self.cls is None:
+            return self.pooling(encoded[units, positions], units, len(lengths))
+        attention = summary_attention[units, positions]  # the summary's attention on each item
+        return encoded[:, 0], attention / attention.new_zeros(len(lengths)).index_add(0, units, attention)[units]
 
-    def _self_attention(self, items: torch.Tensor, units: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    def _self_attention(
+        self, items: torch.Tensor, units: torch.Tensor, lengths: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        """Encoded units, padded [units, positions, size]; each item's position there; with cls
+        pooling, the summary's attention over the positions [units, positions] (last layer)."""
+        offset = int(self.cls is not None)  # the summary item, first in every unit
         positions = torch.arange(len(items), device=items.device) - (torch.cumsum(lengths, 0) - lengths)[units]
+        positions = positions + offset
         x = self.project(items) + sinusoidal(positions, self.output_size)
-        padded = x.new_zeros(len(lengths), int(lengths.max()), x.size(-1))
+        padded = x.new_zeros(len(lengths), int(lengths.max()) + offset, x.size(-1))
         padded[units, positions] = x
-        padding = torch.arange(padded.size(1), device=items.device) >= lengths[:, None]
-        segment = self.segment_length or padded.size(1)
+        if offset:
+            padded[:, 0] = self.cls + sinusoidal(positions.new_zeros(1), self.output_size)
+        padding = torch.arange(padded.size(1), device=items.device) >= (lengths + offset)[:, None]
+        segment = self.segment_length or padded.size(1)  # cls pooling: one segment
         outputs, memories = [], [None] * len(self.layers)  # per layer: the previous segment's input, its units
         for start in range(0, padded.size(1), segment):
             here = (lengths > start).nonzero().squeeze(1)  # the units with items in this segment
@@ -170,9 +190,9 @@ class Level(nn.Module):
                     previous, previous_units = memories[i]
                     memory = previous[torch.isin(previous_units, here)]
                 memories[i] = (h.detach(), here)
-                h = layer(h, mask, memory)
+                h, summary_attention = layer(h, mask, memory, weights=bool(offset) and i == len(self.layers) - 1)
             outputs.append(h.new_zeros(len(lengths), *h.shape[1:]).index_copy(0, here, h))
-        return torch.cat(outputs, 1)[units, positions]
+        return torch.cat(outputs, 1), positions, summary_attention
 
 
 def unflatten(flat: torch.Tensor, lengths: torch.Tensor, width: int) -> torch.Tensor:

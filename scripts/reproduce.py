@@ -1,6 +1,6 @@
 """Run a named list of experiments (and seeds) one after another, then write a results table.
 
-    python scripts/reproduce.py imdb [--results results/RESULTS.md] [--runs-dir logs/reproduce]
+    python scripts/reproduce.py imdb [--results results/RESULTS.md] [--runs-dir logs/reproduce] [--table-only]
 
 The list is configs/reproduce/<name>.yaml: `seeds`, and `runs`, each with a `name`, a `dataset`, the
 paper's number where one exists (`paper`), and the train.py `overrides`. Each (run, seed) trains in
@@ -71,6 +71,7 @@ def main() -> None:
     parser.add_argument("name", help="a list in configs/reproduce/")
     parser.add_argument("--results", default=str(ROOT / "results" / "RESULTS.md"))
     parser.add_argument("--runs-dir", default=str(ROOT / "logs" / "reproduce"))
+    parser.add_argument("--table-only", action="store_true", help="rewrite the table from finished runs; train nothing")
     parser.add_argument("overrides", nargs="*", help="extra train.py overrides for every run")
     args = parser.parse_intermixed_args()
     spec = OmegaConf.load(ROOT / "configs" / "reproduce" / f"{args.name}.yaml")
@@ -85,9 +86,13 @@ def main() -> None:
             run_dir = Path(args.runs_dir) / args.name / f"{run.slug}_seed{seed}"
             own = {override.split("=")[0] for override in run.overrides}  # a run's own settings win
             overrides = [*run.overrides, f"seed={seed}", *(o for o in args.overrides if o.split("=")[0] not in own)]
+            if args.table_only and not (run_dir / "reproduce.json").exists():
+                records.append({"command": " ".join(["python", "train.py", *overrides])})  # not run yet
+                continue
             print(f"{run.name}, seed {seed}: {run_dir}", flush=True)
             records.append(run_one(overrides, run_dir))
-        rows[run.slug] = row(run, records, list(spec.seeds))
+        if any("metrics" in r or "not_run" in r for r in records):  # else still pending
+            rows[run.slug] = row(run, records, list(spec.seeds))
         write_table(Path(args.results), args.name, spec.get("description", ""), list(rows.values()))
     print(Path(args.results).read_text())
 

@@ -2,6 +2,7 @@
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 
@@ -54,3 +55,8 @@ def test_reproduce_runs_a_list_skips_finished_runs_and_lists_what_could_not_run(
     stamps = [path.stat().st_mtime_ns for path in finished]
     run_script(*arguments, *env_overrides, env=offline)  # everything finished: nothing trains again
     assert [path.stat().st_mtime_ns for path in finished] == stamps
+    shutil.rmtree(finished[0].parent)  # one seed of one run undone
+    run_script(*arguments, "--table-only", *env_overrides, env=offline)  # rewrites the table, trains nothing
+    table = results.read_text()
+    assert table.count("(2 of 2 seeds)") == 1 and table.count("(1 of 2 seeds)") == 1 and "| pending |" in table
+    assert not finished[0].parent.exists()

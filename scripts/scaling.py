@@ -3,9 +3,9 @@
     python scripts/scaling.py [--words 1000 2000 ...] [--out results/scaling.json]  (make scaling)
 
 One document of N words in sentences of 20 words, one forward + backward pass, each (model, N) in a
-fresh process (memory: its peak RSS, and `pass_mb`, what the passes added to the RSS of the built model and input;
-time: the best of 3 passes). Models, at
-the paper's sizes: the 2-level HAN (BiGRU levels), the hierarchy with Transformer levels
+fresh process (memory: its peak RSS, and `pass_mb`, what the passes added to the RSS of the built
+model and input; time: the best of 3 passes). Models, at the paper's sizes: the 2-level HAN (BiGRU
+levels), the hierarchy with Transformer levels
 (self-attention within each sentence, then over the sentence vectors), a flat BiGRU, and a flat
 Transformer (full self-attention over all words), and both Transformer models with segment recurrence
 at their top level. A case that runs past --timeout is recorded as such, and longer documents of

@@ -78,7 +78,7 @@ def plot(records: list[dict], path: Path) -> None:
         axis.set_yscale("log")
         axis.set_xlabel("words in the document")
         axis.set_ylabel(f"{'forward + backward time' if key == 'seconds' else 'memory the passes add'} ({unit})")
-        anchor = max(1, min(r[key] for r in records if key in r))
+        anchor = min(r[key] for r in records if key in r)
         axis.plot(xs, [anchor * x / xs[0] for x in xs], "k:", linewidth=0.8, label="linear")
         axis.plot(xs, [anchor * (x / xs[0]) ** 2 for x in xs], "k--", linewidth=0.8, label="quadratic")
         axis.set_ylim(bottom=anchor / 2, top=max(r[key] for r in records if key in r) * 3)

@@ -46,7 +46,7 @@ def instantiate_loggers(config: DictConfig | None, resumed_step: int | None = No
             if not wandb_api_key_available() and "WANDB_MODE" not in os.environ:
                 log.info("No W&B API key found: logging offline (sync later with `wandb sync`)")
                 os.environ["WANDB_MODE"] = "offline"
-            settings = {k: v for k, v in sweep_grouping().items() if not logger_config.get(k)}
+            settings |= {k: v for k, v in sweep_grouping().items() if not logger_config.get(k)}
         loggers.append(instantiate(logger_config, **settings))
     return loggers
 

@@ -50,23 +50,8 @@ class HANClassifier(L.LightningModule):
         self.encoder = encoder
         self.data_settings: dict = {}  # the data config of training, restored from a checkpoint
         self.label_names = list(label_names)
-        self.net = HAN(
-            vocab_size,
-            len(label_names),
-            embedding_dim,
-            word_hidden_size,
-            sentence_hidden_size,
-            attention_size,
-            word_pooling=word_pooling,
-            sentence_pooling=sentence_pooling,
-            flat=flat,
-            dropout=dropout,
-            word_encoder=word_encoder,
-            sentence_encoder=sentence_encoder,
-            transformer_heads=transformer_heads,
-            transformer_layers=transformer_layers,
-            segment_length=segment_length,
-        )
+        architecture = {k: v for k, v in self.hparams.items() if k != "label_names"}  # the arguments above
+        self.net = HAN(num_classes=len(label_names), **architecture)
         metrics = MetricCollection(
             {
                 "acc": MulticlassAccuracy(len(label_names), average="micro"),

@@ -100,17 +100,24 @@ def train(cfg: DictConfig) -> dict[str, float]:
     return metrics
 
 
+def git(*args: str) -> str | None:
+    """A git command's output in the project folder; None outside a checkout or without git."""
+    try:
+        result = subprocess.run(["git", *args], cwd=PROJECT_ROOT, capture_output=True, text=True)
+    except OSError:
+        return None
+    return result.stdout.strip() if result.returncode == 0 else None
+
+
 def write_run_record(output_dir: Path) -> None:
     """run.json beside Hydra's .hydra/config.yaml: what else a rerun needs (package versions, git commit)."""
     if rank_zero_only.rank != 0:
         return
     packages = ["torch", "lightning", "hydra-core", "datasets", "tokenizers", "torchmetrics", "torchdata", "numpy"]
-    commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=PROJECT_ROOT, capture_output=True, text=True)
-    dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=PROJECT_ROOT,
-                           capture_output=True, text=True)  # fmt: skip
+    commit, status = git("rev-parse", "HEAD"), git("status", "--porcelain", "--untracked-files=no")
     record = {
-        "git_commit": commit.stdout.strip() or None,
-        "git_dirty": bool(dirty.stdout.strip()) if commit.returncode == 0 else None,
+        "git_commit": commit,
+        "git_dirty": None if status is None else bool(status),
         "python": platform.python_version(),
         "platform": platform.platform(),
         "packages": {name: importlib.metadata.version(name) for name in packages},

@@ -152,7 +152,7 @@ class HFDataModule(L.LightningDataModule):
         """Word2vec vectors of the vocabulary (and which ids have one), trained on the encoded training
         split and, if named, the texts of an unlabelled split: on first use, then from the cache."""
         hp, tokenizer = self.hparams, self.encoder.tokenizer
-        if unlabelled_split in (hp.val_split, hp.test_split):
+        if unlabelled_split is not None and unlabelled_split in (hp.val_split, hp.test_split):
             raise DataError(f"word2vec.unlabelled_split={unlabelled_split!r} is an evaluation split: choose another")
         if unlabelled_split is not None and unlabelled_split not in self.splits:
             raise DataError(f"word2vec.unlabelled_split={unlabelled_split!r} not in {hp.path!r} "

@@ -1,6 +1,7 @@
 """Run a named list of experiments (and seeds) one after another, then write a results table.
 
     python scripts/reproduce.py imdb [--results results/RESULTS.md] [--runs-dir logs/reproduce] [--table-only]
+                                     [--only SLUG[,SLUG]]
 
 The list is configs/reproduce/<name>.yaml: `seeds`, and `runs`, each with a `name`, a `dataset`, the
 paper's number where one exists (`paper`), and the train.py `overrides`. Each (run, seed) trains in
@@ -8,6 +9,8 @@ its own folder under --runs-dir; one that already has a metrics.json is not run 
 interrupted reproduction resumes where it stopped. A run whose dataset cannot be reached (no hub, no
 local copy) is listed as not run, with the reason. The table gets one row per run: test accuracy,
 mean and spread over seeds, beside the paper's number, the training time, the hardware and the command.
+With --only, just the named runs train and their rows are rewritten; every other row keeps its line
+from the existing table (run records live in --runs-dir, which a fresh checkout does not have).
 """
 
 import argparse
@@ -72,15 +75,24 @@ def main() -> None:
     parser.add_argument("--results", default=str(ROOT / "results" / "RESULTS.md"))
     parser.add_argument("--runs-dir", default=str(ROOT / "logs" / "reproduce"))
     parser.add_argument("--table-only", action="store_true", help="rewrite the table from finished runs; train nothing")
+    parser.add_argument("--only", type=lambda v: v.split(","), metavar="SLUG[,SLUG]", help="run just these rows")
     parser.add_argument("overrides", nargs="*", help="extra train.py overrides for every run")
     args = parser.parse_intermixed_args()
     spec = OmegaConf.load(ROOT / "configs" / "reproduce" / f"{args.name}.yaml")
+    unknown = set(args.only or []) - {run.slug for run in spec.runs}
+    if unknown:
+        parser.error(
+            f"--only: no run {', '.join(sorted(unknown))} in {args.name} ({', '.join(r.slug for r in spec.runs)})"
+        )
 
+    existing = existing_rows(Path(args.results)) if args.only else {}
     rows = {
-        run.slug: f"| {run.name} | {run.dataset} | pending | {run.get('paper') or '-'} | - | - | - |"
+        run.slug: existing.get(
+            run.name, f"| {run.name} | {run.dataset} | pending | {run.get('paper') or '-'} | - | - | - |"
+        )
         for run in spec.runs
     }
-    for run in spec.runs:
+    for run in (run for run in spec.runs if not args.only or run.slug in args.only):
         records = []
         for seed in spec.seeds:
             run_dir = Path(args.runs_dir) / args.name / f"{run.slug}_seed{seed}"
@@ -95,6 +107,12 @@ def main() -> None:
             rows[run.slug] = row(run, records, list(spec.seeds))
         write_table(Path(args.results), args.name, spec.get("description", ""), list(rows.values()))
     print(Path(args.results).read_text())
+
+
+def existing_rows(path: Path) -> dict[str, str]:
+    """The table's rows in an existing results file, by run name."""
+    lines = path.read_text().splitlines() if path.exists() else []
+    return {line.split("|")[1].strip(): line for line in lines if line.startswith("| ") and line.count("|") == 8}
 
 
 def write_table(path: Path, name: str, description: str, rows: list[str]) -> None:

@@ -60,3 +60,8 @@ def test_reproduce_runs_a_list_skips_finished_runs_and_lists_what_could_not_run(
     table = results.read_text()
     assert table.count("(2 of 2 seeds)") == 1 and table.count("(1 of 2 seeds)") == 1 and "| pending |" in table
     assert not finished[0].parent.exists()
+    kept = "| HN-AVE | IMDB binary | 12.34 (a row from an earlier reproduction) | - | - | - | - |"
+    results.write_text("\n".join(kept if line.startswith("| HN-AVE |") else line for line in table.splitlines()))
+    run_script(*arguments, "--table-only", "--only", "han", *env_overrides, env=offline)  # just HN-ATT's row
+    table = results.read_text()
+    assert kept in table and table.count("(2 of 2 seeds)") == 1 and "| pending |" in table

@@ -74,7 +74,7 @@ def test_bucketing_keeps_padding_small(imdb_module):
     assert sentence_padding(1024) < 0.2 < 0.5 < sentence_padding(64)  # 64: each batch alone, no bucketing
 
 
-DOCUMENTS = [[[5, 6], [7]], [[8, 9, 10]], [[11]]]
+DOCUMENTS = [[[[5, 6]], [[7]]], [[[8, 9, 10]]], [[[11], [12]], [[13]]]]  # paragraphs of sentences of word ids
 
 
 def test_collate_lays_sentences_out_flat():
@@ -82,8 +82,11 @@ def test_collate_lays_sentences_out_flat():
     assert batch.word_ids.tolist() == [[8, 9, 10], [5, 6, 0], [7, 0, 0]]
     assert batch.word_counts.tolist() == [3, 2, 1]
     assert batch.sentence_counts.tolist() == [1, 2]
+    assert batch.paragraph_sizes.tolist() == [1, 1, 1]
     assert batch.labels.tolist() == [0, 1]
     assert padding_fractions([batch]) == pytest.approx((3 / 9, 1 / 4))  # 3 of 9 word slots, 1 of 4 sentence slots
+    batch = collate(EncodedDocuments.from_documents(DOCUMENTS, [1, 0, 1]), np.array([2, 0]))
+    assert batch.sentence_counts.tolist() == [3, 2] and batch.paragraph_sizes.tolist() == [2, 1, 1, 1]
 
 
 def test_bucketed_batches_cover_each_document_once_in_a_seeded_order():
@@ -121,6 +124,7 @@ def test_encoded_documents_survive_the_arrow_file(tmp_path):
             collate(loaded, np.arange(len(loaded))).word_ids, collate(expected, np.arange(len(expected))).word_ids
         )
         assert loaded.labels.tolist() == expected.labels.tolist()
+        assert loaded.paragraph_starts.tolist() == expected.paragraph_starts.tolist()
     assert not list(tmp_path.glob("*.tmp"))
 
 
@@ -185,7 +189,9 @@ def test_default_caps_keep_99_percent_of_imdb_words(imdb_module):
     uncapped = DocumentEncoder(imdb_module.encoder.tokenizer, 10**9, 10**9)
 
     def words(encoder):
-        return sum(len(sentence) for document in encoder.encode(texts) for sentence in document)
+        return sum(
+            len(sentence) for document in encoder.encode(texts) for paragraph in document for sentence in paragraph
+        )
 
     assert words(capped) / words(uncapped) >= 0.99  # measured: 0.9956 at 60 x 80
 

@@ -1,6 +1,6 @@
 import pytest
 
-from hdc.data.text import clean, split_sentences
+from hdc.data.text import clean, split_paragraphs, split_sentences
 
 
 @pytest.mark.parametrize(
@@ -25,3 +25,20 @@ def test_split_sentences(text, sentences):
 def test_line_breaks_split_and_entities_unescape():
     text = "First part<br /><br />second part<br>third &amp; last"
     assert split_sentences(clean(text)) == ["First part", "second part", "third & last"]
+
+
+@pytest.mark.parametrize(
+    ("text", "paragraphs"),
+    [
+        ("", []),
+        ("One. Two.", [["One.", "Two."]]),
+        ("One.<br /><br />Two. Three.<br />Four", [["One."], ["Two.", "Three.", "Four"]]),  # IMDB: <br /><br />
+        ("One\n\n\n\nTwo", [["One"], ["Two"]]),  # several blank lines: one paragraph break
+        ("One.\n \t\nTwo.", [["One."], ["Two."]]),  # a line of white space is blank
+        ("<br /><br />One.<br /><br />", [["One."]]),  # no empty paragraphs
+        ("Mr.\n\nSmith came.", [["Mr. Smith came."]]),  # a sentence continued past a blank line stays whole
+    ],
+)
+def test_split_paragraphs(text, paragraphs):
+    assert split_paragraphs(clean(text)) == paragraphs
+    assert split_sentences(clean(text)) == [sentence for paragraph in paragraphs for sentence in paragraph]

@@ -15,20 +15,33 @@ def test_encoder_wraps_long_sentences_and_caps_documents():
     tokenizer = train_tokenizer(["w " * 10], min_frequency=1)
     encoder = DocumentEncoder(tokenizer, max_sentences=3, max_words=4)
     w = tokenizer.token_to_id("w")
-    # one 10-word sentence without punctuation wraps into 4 + 4 + 2 words
-    assert encoder.encode(["w " * 10]) == [[[w] * 4, [w] * 4, [w] * 2]]
+    # one 10-word sentence without punctuation wraps into 4 + 4 + 2 words, all in its paragraph
+    assert encoder.encode(["w " * 10]) == [[[[w] * 4, [w] * 4, [w] * 2]]]
     # a 50,000-word document is bounded by the caps
-    assert encoder.encode(["w " * 50_000]) == [[[w] * 4] * 3]
+    assert encoder.encode(["w " * 50_000]) == [[[[w] * 4] * 3]]
 
 
 def test_documents_without_words_become_one_unknown_sentence():
     tokenizer = train_tokenizer(["word"], min_frequency=1)
     encoder = DocumentEncoder(tokenizer, max_sentences=5, max_words=5)
-    assert encoder.encode(["", "  <br /> ", "word"]) == [[[UNK_ID]], [[UNK_ID]], [[tokenizer.token_to_id("word")]]]
+    word = tokenizer.token_to_id("word")
+    assert encoder.encode(["", "  <br /> ", "word"]) == [[[[UNK_ID]]], [[[UNK_ID]]], [[[word]]]]
 
 
 def test_each_document_keeps_its_own_sentences_when_an_earlier_one_is_capped():
     tokenizer = train_tokenizer(["a. b. c. d."], min_frequency=1)
     encoder = DocumentEncoder(tokenizer, max_sentences=1, max_words=5)
     a, d, stop = (tokenizer.token_to_id(w) for w in "ad.")
-    assert encoder.encode(["a. b. c.", "d."]) == [[[a, stop]], [[d, stop]]]
+    assert encoder.encode(["a. b. c.", "d."]) == [[[[a, stop]]], [[[d, stop]]]]
+
+
+def test_paragraphs_keep_their_sentences_within_the_caps():
+    tokenizer = train_tokenizer(["a b c d."], min_frequency=1)
+    encoder = DocumentEncoder(tokenizer, max_sentences=4, max_words=2)
+    a, b, c, d, stop = (tokenizer.token_to_id(w) for w in "abcd.")
+    # IMDB's paragraphs: <br /><br />; a long sentence wraps inside its paragraph; the 4th sentence is the last kept
+    text = "a b c.<br /><br />d. a.<br /><br />b. c."
+    assert encoder.encode([text]) == [[[[a, b], [c, stop]], [[d, stop], [a, stop]]]]
+    documents, words = encoder.encode_with_words(["A b\n\nC d\n\n\n\nA"])
+    assert documents == [[[[a, b]], [[c, d]], [[a]]]]
+    assert words == [[[["A", "b"]], [["C", "d"]], [["A"]]]]

@@ -28,11 +28,13 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class Sentence:
-    """A sentence as the model read it (long sentences are wrapped into several), with its attention."""
+    """A sentence as the model read it (long sentences are wrapped into several), with its attention:
+    `weight` is its share of the document, `paragraph` the index of its paragraph."""
 
     weight: float
     words: list[str]
     word_weights: list[float]
+    paragraph: int = 0
 
 
 @dataclass
@@ -70,10 +72,13 @@ class Predictor:
             probabilities = logits.float().softmax(-1).cpu().tolist()
             word_weights, sentence_weights = word_weights.cpu().tolist(), sentence_weights.cpu().tolist()
             row = 0  # sentences of all documents are stacked in one tensor, document after document
-            for document_words, probs, weights in zip(words, probabilities, sentence_weights, strict=True):
+            for paragraphs, probs, weights in zip(words, probabilities, sentence_weights, strict=True):
                 sentences = []
-                for sentence_words, weight in zip(document_words, weights, strict=False):  # weights: padded
-                    sentences.append(Sentence(weight, sentence_words, word_weights[row][: len(sentence_words)]))
+                in_order = ((p, words) for p, paragraph in enumerate(paragraphs) for words in paragraph)
+                for (paragraph, sentence_words), weight in zip(in_order, weights, strict=False):  # weights: padded
+                    sentences.append(
+                        Sentence(weight, sentence_words, word_weights[row][: len(sentence_words)], paragraph)
+                    )
                     row += 1
                 label = self.label_names[max(range(len(probs)), key=probs.__getitem__)]
                 predictions.append(Prediction(label, dict(zip(self.label_names, probs, strict=True)), sentences))

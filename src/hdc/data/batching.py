@@ -17,12 +17,13 @@ class Batch:
     """All sentences of a batch stacked in one tensor, document after document.
 
     word_ids[n, :word_counts[n]] are the words of sentence n; document b owns the next
-    sentence_counts[b] rows. Padding is PAD_ID.
+    sentence_counts[b] rows, cut into paragraphs of paragraph_sizes sentences. Padding is PAD_ID.
     """
 
     word_ids: torch.Tensor  # [sentences, max words] int64
     word_counts: torch.Tensor  # [sentences] int64
     sentence_counts: torch.Tensor  # [documents] int64
+    paragraph_sizes: torch.Tensor  # [paragraphs] int64: sentences per paragraph, document after document
     labels: torch.Tensor  # [documents] int64
     positions: torch.Tensor  # [documents] int64: each document's position in its split
 
@@ -59,10 +60,12 @@ def collate(documents: EncodedDocuments, indices: np.ndarray) -> Batch:
     word_counts = word_ends - word_starts
     word_ids = np.full((len(sentences), word_counts.max()), PAD_ID, dtype=np.int64)
     word_ids[np.arange(word_ids.shape[1]) < word_counts[:, None]] = documents.token_ids[_ranges(word_starts, word_ends)]
+    paragraphs = _ranges(*np.searchsorted(documents.paragraph_starts, [first, last]))
     return Batch(
         torch.from_numpy(word_ids),
         torch.from_numpy(word_counts),
         torch.from_numpy(last - first),
+        torch.from_numpy(documents.paragraph_starts[paragraphs + 1] - documents.paragraph_starts[paragraphs]),
         torch.from_numpy(documents.labels[indices]),
         torch.from_numpy(indices.astype(np.int64)),
     )

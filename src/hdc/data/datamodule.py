@@ -186,7 +186,7 @@ class HFDataModule(L.LightningDataModule):
             "settings": settings,
             "extra": extra,
             "files": local_fingerprint(self.hparams.path, self.hparams.data_dir),
-            "version": 2,
+            "version": 3,  # 3: encoded splits keep paragraphs
         }
         digest = hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:16]
         return Path(self.hparams.cache_dir) / kind / f"{digest}.{suffix}"

@@ -17,25 +17,40 @@ from hdc.paths import written_atomically
 
 
 class EncodedDocuments:
-    """Documents as the flat arrays of Arrow's list<list<int32>>.
+    """Documents as flat arrays of offsets, as Arrow stores nested lists.
 
     Sentence s is token_ids[sentence_starts[s]:sentence_starts[s + 1]]; document d owns sentences
-    document_starts[d]:document_starts[d + 1]; labels[d] is its label id.
+    document_starts[d]:document_starts[d + 1], and paragraph p sentences
+    paragraph_starts[p]:paragraph_starts[p + 1] (every document starts a paragraph); labels[d] is its
+    label id.
     """
 
-    def __init__(self, token_ids: np.ndarray, sentence_starts: np.ndarray, document_starts: np.ndarray, labels):
+    def __init__(
+        self,
+        token_ids: np.ndarray,
+        sentence_starts: np.ndarray,
+        document_starts: np.ndarray,
+        paragraph_starts: np.ndarray,
+        labels,
+    ):
         self.token_ids, self.sentence_starts, self.document_starts = token_ids, sentence_starts, document_starts
+        self.paragraph_starts = paragraph_starts
         self.labels = np.asarray(labels, dtype=np.int64)
 
     @classmethod
+    def from_lengths(cls, token_ids: np.ndarray, sentence_lengths, paragraph_sizes, paragraph_counts, labels):
+        """From the words per sentence, sentences per paragraph and paragraphs per document."""
+        paragraph_starts = _starts(paragraph_sizes)
+        return cls(token_ids, _starts(sentence_lengths), paragraph_starts[_starts(paragraph_counts)], paragraph_starts,
+                   labels)  # fmt: skip
+
+    @classmethod
     def from_documents(cls, documents: Sequence[Document], labels: Sequence[int]) -> "EncodedDocuments":
-        sentences = list(chain.from_iterable(documents))
-        return cls(
-            np.fromiter(chain.from_iterable(sentences), dtype=np.int32),
-            np.cumsum([0, *map(len, sentences)], dtype=np.int64),
-            np.cumsum([0, *map(len, documents)], dtype=np.int64),
-            labels,
-        )
+        paragraphs = list(chain.from_iterable(documents))
+        sentences = list(chain.from_iterable(paragraphs))
+        token_ids = np.fromiter(chain.from_iterable(sentences), dtype=np.int32)
+        return cls.from_lengths(token_ids, [*map(len, sentences)], [*map(len, paragraphs)], [*map(len, documents)],
+                                labels)  # fmt: skip
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -48,9 +63,20 @@ class EncodedDocuments:
     def token_counts(self) -> np.ndarray:
         return np.diff(self.sentence_starts[self.document_starts])
 
+    @property
+    def paragraph_counts(self) -> np.ndarray:
+        return np.diff(np.searchsorted(self.paragraph_starts, self.document_starts))
+
     def to_arrow(self) -> pa.Table:
         sentences = pa.ListArray.from_arrays(self.sentence_starts, pa.array(self.token_ids, pa.int32()))
-        return pa.table({"ids": pa.ListArray.from_arrays(self.document_starts, sentences), "label": self.labels})
+        paragraph_sizes = pa.array(np.diff(self.paragraph_starts), pa.int32())
+        return pa.table(
+            {
+                "ids": pa.ListArray.from_arrays(self.document_starts, sentences),
+                "paragraph_sizes": pa.ListArray.from_arrays(_starts(self.paragraph_counts), paragraph_sizes),
+                "label": self.labels,
+            }
+        )
 
     @classmethod
     def from_arrow(cls, table: pa.Table) -> "EncodedDocuments":
@@ -58,10 +84,12 @@ class EncodedDocuments:
         if documents.offset or documents.values.offset:  # a sliced array: start its offsets at 0
             documents = pa.concat_arrays([pa.array([], documents.type), documents])
         sentences = documents.values
+        paragraph_sizes = table.column("paragraph_sizes").combine_chunks().flatten().to_numpy()
         return cls(
             sentences.values.to_numpy(),
             sentences.offsets.to_numpy().astype(np.int64),
             documents.offsets.to_numpy().astype(np.int64),
+            _starts(paragraph_sizes),
             table.column("label").to_numpy(),
         )
 
@@ -76,26 +104,28 @@ class EncodedDocuments:
         return cls.from_arrow(pa.ipc.open_file(pa.memory_map(str(path))).read_all())
 
 
+def _starts(lengths) -> np.ndarray:
+    """Offsets [len + 1] of consecutive runs of the given lengths."""
+    return np.concatenate([[0], np.cumsum(lengths, dtype=np.int64)]).astype(np.int64)
+
+
 def encode_documents(
     documents: Iterable[tuple[str, int]], encoder: DocumentEncoder, chunk_size: int = 2048
 ) -> EncodedDocuments:
     """Encode a stream of (text, label) in chunks (one tokenizer call per chunk)."""
     stream = iter(documents)
-    token_ids, sentence_lengths, sentence_counts, labels = [], [], [], []
+    parts = []
     while chunk := list(islice(stream, chunk_size)):
-        texts, chunk_labels = zip(*chunk, strict=True)
-        part = EncodedDocuments.from_documents(encoder.encode(list(texts)), chunk_labels)
-        token_ids.append(part.token_ids)
-        sentence_lengths.append(np.diff(part.sentence_starts))
-        sentence_counts.append(part.sentence_counts)
-        labels.append(part.labels)
+        texts, labels = zip(*chunk, strict=True)
+        parts.append(EncodedDocuments.from_documents(encoder.encode(list(texts)), labels))
 
-    def starts(lengths: list[np.ndarray]) -> np.ndarray:
-        return np.concatenate([[0], np.cumsum(np.concatenate(lengths or [[]]), dtype=np.int64)]).astype(np.int64)
+    def joined(lengths) -> np.ndarray:
+        return np.concatenate([np.zeros(0, np.int64), *(lengths(part) for part in parts)])
 
-    return EncodedDocuments(
-        np.concatenate(token_ids or [np.zeros(0, np.int32)]),
-        starts(sentence_lengths),
-        starts(sentence_counts),
-        np.concatenate(labels or [np.zeros(0, np.int64)]),
+    return EncodedDocuments.from_lengths(
+        np.concatenate([np.zeros(0, np.int32), *(part.token_ids for part in parts)]),
+        joined(lambda part: np.diff(part.sentence_starts)),
+        joined(lambda part: np.diff(part.paragraph_starts)),
+        joined(lambda part: part.paragraph_counts),
+        joined(lambda part: part.labels),
     )

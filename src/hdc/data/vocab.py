@@ -1,17 +1,16 @@
 """Words -> ids: a Hugging Face `tokenizers` word-level vocabulary, and the document encoder built on it."""
 
 from collections.abc import Iterable, Iterator
-from itertools import accumulate, chain, pairwise
 from typing import TypeVar
 
 from tokenizers import Encoding, Tokenizer, models, normalizers, pre_tokenizers, trainers
 
-from hdc.data.text import clean, split_sentences
+from hdc.data.text import clean, split_paragraphs
 
 PAD, UNK = "[PAD]", "[UNK]"
 PAD_ID, UNK_ID = 0, 1
 
-Document = list[list[int]]  # sentences of word ids
+Document = list[list[list[int]]]  # paragraphs of sentences of word ids
 T = TypeVar("T")
 
 
@@ -26,11 +25,12 @@ def train_tokenizer(texts: Iterable[str], min_frequency: int) -> Tokenizer:
 
 
 class DocumentEncoder:
-    """Turns raw documents into sentences of word ids, within fixed caps.
+    """Turns raw documents into paragraphs of sentences of word ids, within fixed caps.
 
-    A sentence longer than `max_words` is wrapped into several sentences (no word is dropped there);
-    a document keeps its first `max_sentences` sentences. A document with no words at all (empty or
-    white space) becomes a single [UNK] sentence, so every document has something to attend to.
+    A sentence longer than `max_words` is wrapped into several sentences of its paragraph (no word is
+    dropped there); a document keeps its first `max_sentences` sentences. A document with no words at
+    all (empty or white space) becomes a single [UNK] sentence, so every document has something to
+    attend to.
     """
 
     def __init__(self, tokenizer: Tokenizer, max_sentences: int, max_words: int):
@@ -40,40 +40,59 @@ class DocumentEncoder:
         self.max_sentences = max_sentences
         self.max_words = max_words
 
-    def split(self, text: str) -> list[str]:
-        """The sentences of a raw document, as the model sees them (before wrapping and capping)."""
-        return split_sentences(clean(text))
+    def split(self, text: str) -> list[list[str]]:
+        """The paragraphs of sentences of a raw document, as the model sees them (before wrapping and capping)."""
+        return split_paragraphs(clean(text))
 
     def encode(self, texts: list[str]) -> list[Document]:
-        return [self._fit([e.ids for e in encodings], UNK_ID) for _, encodings in self._encodings(texts, fast=True)]
+        return [self._fit(_ids(encodings), UNK_ID) for _, encodings in self._encodings(texts, fast=True)]
 
-    def encode_with_words(self, texts: list[str]) -> tuple[list[Document], list[list[list[str]]]]:
+    def encode_with_words(self, texts: list[str]) -> tuple[list[Document], list[list[list[list[str]]]]]:
         """Ids as encode() gives them, and beside each id the word of the text it stands for (as
         written: case and unknown words kept), for showing attention."""
         documents, words = [], []
-        for sentences, encodings in self._encodings(texts, fast=False):
-            documents.append(self._fit([e.ids for e in encodings], UNK_ID))
-            spans = [[text[a:b] for a, b in e.offsets] for text, e in zip(sentences, encodings, strict=True)]
+        for paragraphs, encodings in self._encodings(texts, fast=False):
+            documents.append(self._fit(_ids(encodings), UNK_ID))
+            spans = [
+                [[text[a:b] for a, b in encoding.offsets] for text, encoding in zip(sentences, paragraph, strict=True)]
+                for sentences, paragraph in zip(paragraphs, encodings, strict=True)
+            ]
             words.append(self._fit(spans, ""))
         return documents, words
 
-    def _encodings(self, texts: list[str], fast: bool) -> Iterator[tuple[list[str], list[Encoding]]]:
-        """Each document's sentences with their encodings, from one tokenizer call for all of them
-        (`fast` skips the character offsets)."""
+    def _encodings(self, texts: list[str], fast: bool) -> Iterator[tuple[list[list[str]], list[list[Encoding]]]]:
+        """Each document's paragraphs of sentences with their encodings, from one tokenizer call for
+        all of them (`fast` skips the character offsets)."""
         # Wrapping only adds sentences, so sentences past max_sentences can never be kept: skip them.
-        sentences = [self.split(text)[: self.max_sentences] for text in texts]
+        documents = [self._first_sentences(self.split(text)) for text in texts]
+        sentences = [sentence for document in documents for paragraph in document for sentence in paragraph]
         encode = self.tokenizer.encode_batch_fast if fast else self.tokenizer.encode_batch
-        flat = encode(list(chain.from_iterable(sentences)), add_special_tokens=False)
-        starts = accumulate(map(len, sentences), initial=0)
-        for document, (start, end) in zip(sentences, pairwise(starts), strict=True):
-            yield document, flat[start:end]
+        encodings = iter(encode(sentences, add_special_tokens=False))
+        for document in documents:
+            yield document, [[next(encodings) for _ in paragraph] for paragraph in document]
 
-    def _fit(self, sentences: list[list[T]], empty: T) -> list[list[T]]:
-        """Wrap sentences longer than max_words and keep the first max_sentences; [[empty]] if none."""
-        fitted = []
-        for words in sentences:
-            for start in range(0, len(words), self.max_words):
-                if len(fitted) == self.max_sentences:
-                    return fitted
-                fitted.append(words[start : start + self.max_words])
-        return fitted or [[empty]]
+    def _first_sentences(self, paragraphs: list[list[T]]) -> list[list[T]]:
+        """The paragraphs holding the first max_sentences sentences."""
+        kept, room = [], self.max_sentences
+        for paragraph in paragraphs:
+            if room <= 0:
+                break
+            kept.append(paragraph[:room])
+            room -= len(paragraph)
+        return kept
+
+    def _fit(self, paragraphs: list[list[list[T]]], empty: T) -> list[list[list[T]]]:
+        """Wrap sentences longer than max_words and keep the first max_sentences; [[[empty]]] if none."""
+        wrapped = [
+            [
+                words[start : start + self.max_words]
+                for words in sentences
+                for start in range(0, len(words), self.max_words)
+            ]
+            for sentences in paragraphs
+        ]
+        return self._first_sentences([sentences for sentences in wrapped if sentences]) or [[[empty]]]
+
+
+def _ids(encodings: list[list[Encoding]]) -> list[list[list[int]]]:
+    return [[encoding.ids for encoding in paragraph] for paragraph in encodings]

@@ -101,7 +101,7 @@ def main() -> None:
     documents = sum(len(b) for b in batches)
 
     def step(batch) -> None:
-        logits, _, _ = net(batch.word_ids, batch.word_counts, batch.sentence_counts)
+        logits, _, _ = net(batch.word_ids, batch.word_counts, batch.sentence_counts, batch.paragraph_sizes)
         optimizer.zero_grad(set_to_none=True)
         torch.nn.functional.cross_entropy(logits.float(), batch.labels).backward()
         optimizer.step()
@@ -114,7 +114,7 @@ def main() -> None:
     @torch.no_grad()
     def infer() -> int:
         for batch in batches:
-            net(batch.word_ids, batch.word_counts, batch.sentence_counts)
+            net(batch.word_ids, batch.word_counts, batch.sentence_counts, batch.paragraph_sizes)
         return documents
 
     precisions = ["fp32"] + (["bf16"] if args.device.startswith("cuda") else [])

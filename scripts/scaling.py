@@ -1,17 +1,18 @@
 """How time and memory grow with document length, per model: which grow linearly, which quadratically.
 
-    python scripts/scaling.py [--words 1000 2000 ...] [--out results/scaling.json]  (make scaling)
+    python scripts/scaling.py [--words 1000 2000 ...] [--models NAME ...] [--out results/scaling.json]
 
-One document of N words in sentences of 20 words, one forward + backward pass, each (model, N) in a
-fresh process (memory: its peak RSS, and `pass_mb`, what the passes added to the RSS of the built
-model and input; time: the best of 3 passes). Models, at the paper's sizes: the 2-level HAN (BiGRU
-levels), the hierarchy with Transformer levels
-(self-attention within each sentence, then over the sentence vectors), a flat BiGRU, and a flat
-Transformer (full self-attention over all words), and both Transformer models with segment recurrence
-at their top level. A case that runs past --timeout is recorded as such, and longer documents of
-that model are not tried. (torch's CPU attention kernel never materialises the score matrix, so full
-self-attention costs quadratic time here, not quadratic memory.)
-Writes the JSON and results/scaling.png.
+One document of N words in sentences of 20 words and paragraphs of 5 sentences, one forward +
+backward pass, each (model, N) in a fresh process (memory: its peak RSS, and `pass_mb`, what the
+passes added to the RSS of the built model and input; time: the best of 3 passes). Models, as their
+configs/model/*.yaml build them: the 2-level HAN (BiGRU levels), the 3-level HAN (sentences,
+paragraphs), the hierarchy with Transformer levels (self-attention within each sentence, then over
+the sentence vectors), a flat BiGRU, and a flat Transformer (full self-attention over all words), and
+both Transformer models with segment recurrence at their top level. A case that runs past --timeout
+is recorded as such, and longer documents of that model are not tried. --models measures just the
+named models and keeps the other models' records already in --out. (torch's CPU attention kernel
+never materialises the score matrix, so full self-attention costs quadratic time here, not
+quadratic memory.) Writes the JSON and results/scaling.png.
 """
 
 import argparse
@@ -23,38 +24,41 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-MODELS = {
-    "HAN (BiGRU levels)": {},
-    "hierarchy, Transformer levels": {"word_encoder": "transformer", "sentence_encoder": "transformer"},
-    "flat BiGRU": {"flat": True},
-    "flat Transformer (full self-attention)": {"flat": True, "word_encoder": "transformer"},
-    "hierarchy, Transformer levels, segments of 64 sentences": {
-        "word_encoder": "transformer",
-        "sentence_encoder": "transformer",
-        "segment_length": 64,
-    },
-    "flat Transformer, segments of 512 words": {"flat": True, "word_encoder": "transformer", "segment_length": 512},
+MODELS = {  # name: (its configs/model file, segment_length of its top level)
+    "HAN (BiGRU levels)": ("han", None),
+    "3-level HAN (BiGRU levels: sentences, paragraphs)": ("han_3level", None),
+    "hierarchy, Transformer levels": ("han_transformer", None),
+    "flat BiGRU": ("flat", None),
+    "flat Transformer (full self-attention)": ("flat_transformer", None),
+    "hierarchy, Transformer levels, segments of 64 sentences": ("han_transformer", 64),
+    "flat Transformer, segments of 512 words": ("flat_transformer", 512),
 }
-SENTENCE_WORDS = 20
-HEADS = 4
+SENTENCE_WORDS, PARAGRAPH_SENTENCES = 20, 5
 
 
 def measure(model_name: str, words: int) -> dict:
     import torch
+    from omegaconf import OmegaConf
 
     from hdc.models.han import HAN
 
+    config, segment_length = MODELS[model_name]
+    levels = OmegaConf.to_container(OmegaConf.load(ROOT / "configs" / "model" / f"{config}.yaml").levels)
+    if segment_length:
+        levels[-1]["segment_length"] = segment_length
     torch.manual_seed(0)
-    model = HAN(vocab_size=30_000, num_classes=2, transformer_heads=HEADS, **MODELS[model_name])
+    model = HAN(vocab_size=30_000, num_classes=2, levels=levels)
     sentences = words // SENTENCE_WORDS
     word_ids = torch.randint(2, 30_000, (sentences, SENTENCE_WORDS))
     word_counts = torch.full((sentences,), SENTENCE_WORDS)
     sentence_counts = torch.tensor([sentences])
+    paragraph_sizes = torch.full((sentences // PARAGRAPH_SENTENCES,), PARAGRAPH_SENTENCES)
+    paragraph_sizes[-1] += sentences % PARAGRAPH_SENTENCES
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     seconds = []
     for _ in range(3):
         start = time.perf_counter()
-        logits, _, _ = model(word_ids, word_counts, sentence_counts)
+        logits, _, _ = model(word_ids, word_counts, sentence_counts, paragraph_sizes)
         logits.sum().backward()
         seconds.append(time.perf_counter() - start)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
@@ -95,13 +99,15 @@ def main() -> None:
     parser.add_argument("--words", type=int, nargs="+", default=[1000, 2000, 5000, 10_000, 20_000, 50_000, 100_000])
     parser.add_argument("--timeout", type=float, default=300)
     parser.add_argument("--out", type=Path, default=ROOT / "results" / "scaling.json")
+    parser.add_argument("--models", nargs="+", choices=list(MODELS), default=list(MODELS), metavar="NAME")
     parser.add_argument("--case", nargs=2, help=argparse.SUPPRESS)  # model name, words: one case, in this process
     args = parser.parse_args()
     if args.case:
         print(json.dumps(measure(args.case[0], int(args.case[1]))))
         return
-    records = []
-    for name in MODELS:
+    kept = json.loads(args.out.read_text()) if args.out.exists() else []
+    records = [r for r in kept if r["model"] in MODELS and r["model"] not in args.models]
+    for name in args.models:
         for words in args.words:
             record = {"model": name, "words": words}
             if any(r["model"] == name and "skipped" in r for r in records):
@@ -116,6 +122,7 @@ def main() -> None:
             records.append(record)
             print(record, flush=True)
     args.out.parent.mkdir(parents=True, exist_ok=True)
+    records.sort(key=lambda r: list(MODELS).index(r["model"]))
     args.out.write_text(json.dumps(records, indent=2) + "\n")
     plot(records, args.out.with_suffix(".png"))
 

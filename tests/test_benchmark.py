@@ -65,3 +65,18 @@ def test_reproduce_runs_a_list_skips_finished_runs_and_lists_what_could_not_run(
     run_script(*arguments, "--table-only", "--only", "han", *env_overrides, env=offline)  # just HN-ATT's row
     table = results.read_text()
     assert kept in table and table.count("(2 of 2 seeds)") == 1 and "| pending |" in table
+
+
+def test_scaling_measures_the_named_models_and_keeps_the_others(tmp_path):
+    out = tmp_path / "scaling.json"
+    out.write_text(
+        json.dumps([{"model": "flat BiGRU", "words": 100, "seconds": 9.0, "peak_rss_mb": 500, "pass_mb": 9}])
+    )
+    models = ["HAN (BiGRU levels)", "3-level HAN (BiGRU levels: sentences, paragraphs)"]
+    run_script("scripts/scaling.py", "--words", "100", "400", "--models", *models, "--out", str(out))
+    records = json.loads(out.read_text())
+    assert [(r["model"], r["words"]) for r in records] == [(m, w) for m in models for w in (100, 400)] + [
+        ("flat BiGRU", 100)
+    ]
+    assert all(r["seconds"] > 0 and r["peak_rss_mb"] > 100 for r in records[:4])
+    assert out.with_suffix(".png").stat().st_size > 10_000

@@ -7,45 +7,57 @@ from hdc.models.han import HAN, Level, packing
 VOCAB = 50
 
 
-def random_documents(generator: torch.Generator, count: int) -> list[list[list[int]]]:
+def random_documents(generator: torch.Generator, count: int) -> list[list[list[list[int]]]]:
+    """Documents of 1-3 paragraphs of 1-4 sentences of 1-11 words."""
+
     def randint(low, high):
         return int(torch.randint(low, high, (1,), generator=generator))
 
-    return [
-        [torch.randint(1, VOCAB, (randint(1, 12),), generator=generator).tolist() for _ in range(randint(1, 7))]
-        for _ in range(count)
-    ]
+    def sentence():
+        return torch.randint(1, VOCAB, (randint(1, 12),), generator=generator).tolist()
+
+    return [[[sentence() for _ in range(randint(1, 5))] for _ in range(randint(1, 4))] for _ in range(count)]
 
 
 def run(model, documents):
     batch = batch_of(documents, [0] * len(documents))
-    return model(batch.word_ids, batch.word_counts, batch.sentence_counts)
+    return model(batch.word_ids, batch.word_counts, batch.sentence_counts, batch.paragraph_sizes)
 
 
-TRANSFORMER = {"word_encoder": "transformer", "sentence_encoder": "transformer", "transformer_heads": 2}
-VARIANTS = {"han": {}, "mean": {"word_pooling": "mean", "sentence_pooling": "mean"},
-            "max": {"word_pooling": "max", "sentence_pooling": "max"}, "flat": {"flat": True},
-            "transformer": TRANSFORMER, "no encoder": {"word_encoder": "none", "sentence_encoder": "none"},
-            "flat transformer": {"flat": True, **TRANSFORMER},
-            "transformer segments": {**TRANSFORMER, "segment_length": 2},
-            "flat transformer segments": {"flat": True, **TRANSFORMER, "segment_length": 5},
-            "transformer cls": {**TRANSFORMER, "word_pooling": "cls", "sentence_pooling": "cls"},
-            "flat transformer cls": {"flat": True, **TRANSFORMER, "word_pooling": "cls"}}  # fmt: skip
+def levels(*units: str, **options) -> list[dict]:
+    return [{"unit": unit, "hidden_size": 4, "attention_size": 10, **options} for unit in units]
+
+
+TRANSFORMER = {"encoder": "transformer", "heads": 2}
+VARIANTS = {"han": levels("sentence", "document"), "mean": levels("sentence", "document", pooling="mean"),
+            "max": levels("sentence", "document", pooling="max"), "flat": levels("document"),
+            "transformer": levels("sentence", "document", **TRANSFORMER),
+            "no encoder": levels("sentence", "document", encoder="none"),
+            "flat transformer": levels("document", **TRANSFORMER),
+            "transformer segments": [*levels("sentence", **TRANSFORMER),
+                                     *levels("document", **TRANSFORMER, segment_length=2)],
+            "flat transformer segments": levels("document", **TRANSFORMER, segment_length=5),
+            "transformer cls": levels("sentence", "document", **TRANSFORMER, pooling="cls"),
+            "flat transformer cls": levels("document", **TRANSFORMER, pooling="cls"),
+            "3 levels": levels("sentence", "paragraph", "document"),
+            "3 levels transformer": levels("sentence", "paragraph", "document", **TRANSFORMER),
+            "3 levels mixed": [*levels("sentence"), *levels("paragraph", **TRANSFORMER, pooling="cls"),
+                               *levels("document", pooling="max")],
+            "words to paragraphs": levels("paragraph", "document")}  # fmt: skip
 
 
 def make_model(variant: str = "han") -> HAN:
     torch.manual_seed(0)
-    sizes = dict(embedding_dim=16, word_hidden_size=8, sentence_hidden_size=8, attention_size=10)
-    return HAN(VOCAB, num_classes=3, **sizes, **VARIANTS[variant]).eval()
+    return HAN(VOCAB, num_classes=3, embedding_dim=16, levels=VARIANTS[variant]).eval()
 
 
 def test_shapes():
     documents = random_documents(torch.Generator().manual_seed(1), 5)
     logits, word_weights, sentence_weights = run(make_model(), documents)
-    sentences = sum(len(d) for d in documents)
+    sentences = [sentence for document in documents for paragraph in document for sentence in paragraph]
     assert logits.shape == (5, 3)
-    assert word_weights.shape == (sentences, max(len(s) for d in documents for s in d))
-    assert sentence_weights.shape == (5, max(len(d) for d in documents))
+    assert word_weights.shape == (len(sentences), max(map(len, sentences)))
+    assert sentence_weights.shape == (5, max(sum(map(len, document)) for document in documents))
 
 
 @pytest.mark.parametrize("variant", VARIANTS)
@@ -59,10 +71,10 @@ def test_padding_does_not_change_any_output(variant):
         for i, document in enumerate(documents):
             logits, words, sentences = run(model, [document])
             torch.testing.assert_close(batch_logits[i], logits[0], atol=1e-6, rtol=0)
-            torch.testing.assert_close(batch_sentences[i, : len(document)], sentences[0], atol=1e-6, rtol=0)
-            rows = batch_words[first_sentence : first_sentence + len(document)]
+            torch.testing.assert_close(batch_sentences[i, : sentences.size(1)], sentences[0], atol=1e-6, rtol=0)
+            rows = batch_words[first_sentence : first_sentence + len(words)]
             torch.testing.assert_close(rows[:, : words.size(1)], words, atol=1e-6, rtol=0)
-            first_sentence += len(document)
+            first_sentence += len(words)
 
 
 def test_extra_padding_columns_change_nothing():
@@ -72,6 +84,9 @@ def test_extra_padding_columns_change_nothing():
     with torch.no_grad():
         logits, _, _ = model(batch.word_ids, batch.word_counts, batch.sentence_counts)
         padded_logits, _, _ = model(padded_ids, batch.word_counts, batch.sentence_counts)
+        assert torch.equal(
+            logits, model(batch.word_ids, batch.word_counts, batch.sentence_counts, batch.paragraph_sizes)[0]
+        )
     torch.testing.assert_close(logits, padded_logits, atol=1e-6, rtol=0)
 
 
@@ -80,27 +95,66 @@ def test_weights_sum_to_one_per_unit_and_are_zero_on_padding(variant):
     documents = random_documents(torch.Generator().manual_seed(4), 6)
     batch = batch_of(documents, [0] * 6)
     with torch.no_grad():
-        _, word_weights, sentence_weights = make_model(variant)(
-            batch.word_ids, batch.word_counts, batch.sentence_counts
-        )
+        _, word_weights, sentence_weights = run(make_model(variant), documents)
     word_real = torch.arange(word_weights.size(1)) < batch.word_counts[:, None]
     sentence_real = torch.arange(sentence_weights.size(1)) < batch.sentence_counts[:, None]
     assert torch.all(word_weights[~word_real] == 0) and torch.all(sentence_weights[~sentence_real] == 0)
-    torch.testing.assert_close(sentence_weights.sum(1), torch.ones(len(sentence_weights)))
-    if variant.startswith("flat"):  # word weights sum to 1 per document, and make up the sentence weights
-        torch.testing.assert_close(word_weights.sum(1), sentence_weights[sentence_real])
-    else:
+    torch.testing.assert_close(sentence_weights.sum(1), torch.ones(len(sentence_weights)))  # shares of the document
+    first_unit = VARIANTS[variant][0]["unit"]
+    if first_unit == "sentence":
         torch.testing.assert_close(word_weights.sum(1), torch.ones(len(word_weights)))
-    if variant != "max":  # max pooling gives 0 to items that hold no feature's maximum
-        assert torch.all(word_weights[word_real] > 0)
+    else:  # words pooled straight into paragraphs or documents: their weights sum to 1 there
+        sizes = {"paragraph": batch.paragraph_sizes, "document": batch.sentence_counts}[first_unit]
+        per_unit = torch.zeros(len(sizes)).index_add(0, torch.repeat_interleave(sizes), word_weights.sum(1))
+        torch.testing.assert_close(per_unit, torch.ones(len(sizes)))
+    if "max" not in variant:  # max pooling gives 0 to items that hold no feature's maximum
+        assert torch.all(word_weights[word_real] > 0) and torch.all(sentence_weights[sentence_real] > 0)
 
 
-@pytest.mark.parametrize("variant", ["mean", "flat", "transformer", "transformer cls"])
+def test_three_levels_read_the_paragraphs_and_two_levels_ignore_them():
+    documents = random_documents(torch.Generator().manual_seed(7), 4)
+    regrouped = [[[sentence for paragraph in document for sentence in paragraph]] for document in documents]
+    with torch.no_grad():
+        for variant, changes in (("han", False), ("3 levels", True), ("words to paragraphs", True)):
+            model = make_model(variant)
+            (logits, words, sentences), (logits_1, words_1, sentences_1) = run(model, documents), run(model, regrouped)
+            assert changes != torch.allclose(logits, logits_1)
+            if not changes:
+                assert torch.equal(words, words_1) and torch.equal(sentences, sentences_1)
+
+
+def test_a_paragraph_level_needs_paragraphs():
+    batch = batch_of(random_documents(torch.Generator().manual_seed(8), 2), [0, 0])
+    with pytest.raises(ValueError, match="paragraph level needs paragraph_sizes"):
+        make_model("3 levels")(batch.word_ids, batch.word_counts, batch.sentence_counts)
+
+
+@pytest.mark.parametrize(
+    ("levels_", "message"),
+    [
+        ([], "the last 'document'"),
+        (levels("sentence"), "the last 'document'"),
+        (levels("sentence", "word", "document"), "must each be one of"),
+        (levels("document", "sentence", "document"), "must grow coarser"),
+        (levels("sentence", "sentence", "document"), "must grow coarser"),
+        ([{"unit": "document", "hiden_size": 4}], r"levels\[0\]: unknown option \['hiden_size'\]"),
+        ([{"unit": "document", "hidden_size": "abc"}], r"levels\[0\].hidden_size='abc': expected a positive integer"),
+        ([{"unit": "document", "encoder": "transformer", "hidden_size": 5, "heads": 4}], r"levels\[0\]: .* 4 heads"),
+        ([{"unit": "document", "pooling": "median"}], r"levels\[0\]: pooling 'median'"),
+    ],
+)
+def test_levels_the_model_cannot_build_are_refused_in_one_line(levels_, message):
+    with pytest.raises(ValueError, match=message):
+        HAN(VOCAB, 2, levels=levels_)
+
+
+@pytest.mark.parametrize("variant", ["mean", "flat", "transformer", "transformer cls", "3 levels"])
 def test_ablations_differ_from_the_han(variant):
     batch = batch_of(random_documents(torch.Generator().manual_seed(6), 3), [0] * 3)
     with torch.no_grad():
         han, variant_out = (
-            make_model(v)(batch.word_ids, batch.word_counts, batch.sentence_counts) for v in ("han", variant)
+            make_model(v)(batch.word_ids, batch.word_counts, batch.sentence_counts, batch.paragraph_sizes)
+            for v in ("han", variant)
         )
     assert not torch.allclose(han[0], variant_out[0])
     if variant == "mean":  # equal weights within each sentence
@@ -142,10 +196,10 @@ def attended_lengths(model, documents) -> list[int]:
 
 
 def test_segment_recurrence_bounds_attention_and_is_none_with_one_segment():
-    long_document = [[[5, 6, 7]] * 40]  # 40 sentences
+    long_document = [[[[5, 6, 7]] * 40]]  # 40 sentences
     models = {s: make_model("transformer") for s in (None, 4, 1000)}  # the same seed: the same weights
     for segment, model in models.items():
-        model.sentences.segment_length = segment
+        model.levels[1].segment_length = segment
     assert max(attended_lengths(models[None], long_document)) == 40
     assert max(attended_lengths(models[4], long_document)) == 8  # a segment and the one before it
     with torch.no_grad():

@@ -43,7 +43,7 @@ def test_a_checkpoint_alone_rebuilds_model_tokenizer_and_labels(debug_run):
 
 def _encode(model, texts):
     batch = batch_of(model.encoder.encode(texts), [0] * len(texts))
-    return batch.word_ids, batch.word_counts, batch.sentence_counts
+    return batch.word_ids, batch.word_counts, batch.sentence_counts, batch.paragraph_sizes
 
 
 def test_same_seed_gives_the_same_metrics(debug_run, tmp_path, data):
@@ -75,10 +75,12 @@ def test_config_typo_is_a_clear_error(tmp_path, data):
 
 
 @pytest.mark.slow
-def test_learns_sentiment_from_a_few_thousand_real_reviews(tmp_path, data):
-    """~4,500 IMDB training reviews, 2 epochs, caps 20 x 40, one-cycle AdamW: measured val/acc_best 0.839 (seed 42)."""
+@pytest.mark.parametrize("model", ["han", "han_3level"])
+def test_learns_sentiment_from_a_few_thousand_real_reviews(tmp_path, data, model):
+    """~4,500 IMDB training reviews, 2 epochs, caps 20 x 40, one-cycle AdamW: measured val/acc_best 0.839 for
+    the HAN, MEASURED_3LEVEL for the 3-level HAN (words, sentences, paragraphs; seed 42)."""
     overrides = ["data.train_fraction=0.2", "data.max_sentences=20", "data.max_words=40", "trainer.max_epochs=2"]
-    overrides += ["model/scheduler=onecycle", "model.optimizer.lr=0.004"]
+    overrides += [f"model={model}", "model/scheduler=onecycle", "model.optimizer.lr=0.004"]
     train(tmp_path, data, *overrides, "test=false", debug=None)
     assert metrics(tmp_path)["val/acc_best"] >= 0.80
     # ... and the checkpoint, used as a user would, reads sentiment
@@ -93,6 +95,8 @@ def test_learns_sentiment_from_a_few_thousand_real_reviews(tmp_path, data):
     [
         ("data.text_column=review", "text column 'review' not in the dataset"),
         ("ckpt_path=missing.ckpt", "ckpt_path=missing.ckpt: no such checkpoint file"),
+        ("model.levels.1.unit=sentence", "model: levels: units ['sentence', 'sentence'] must each be one of"),
+        ("model.levels.0.pooling=median", "model: levels[0]: pooling 'median' is not one of"),
     ],
 )
 def test_bad_input_is_one_clear_line(tmp_path, data, override, message):

@@ -2,6 +2,7 @@
 `trainer.max_epochs=abc` is one line naming the key and the expected type, not a traceback from
 inside Lightning."""
 
+import collections.abc
 import inspect
 import types
 import typing
@@ -30,7 +31,7 @@ def _accepts(hint: Any, value: Any) -> bool:
         return isinstance(value, int) and not isinstance(value, bool)
     if hint in (str, bool):
         return isinstance(value, hint)
-    if origin in (list, tuple, typing.Sequence) or hint in (list, tuple):
+    if origin in (list, tuple, typing.Sequence, collections.abc.Sequence) or hint in (list, tuple):
         return isinstance(value, list | tuple | ListConfig)
     if inspect.isclass(hint) and isinstance(value, str | int | float | bool):
         return isinstance(value, hint)  # a plain value where an object (e.g. a Tensor) is expected

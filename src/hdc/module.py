@@ -5,7 +5,7 @@ the label names, and the tokenizer with its caps (saved under the "hdc" key by o
 """
 
 import inspect
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import lightning as L
@@ -18,7 +18,7 @@ from torchmetrics.classification import MulticlassAccuracy, MulticlassConfusionM
 from hdc.data.batching import Batch
 from hdc.data.vocab import DocumentEncoder
 from hdc.errors import HdcError
-from hdc.models.han import HAN
+from hdc.models.han import HAN, PAPER_LEVELS
 
 
 class HANClassifier(L.LightningModule):
@@ -27,18 +27,8 @@ class HANClassifier(L.LightningModule):
         vocab_size: int,
         label_names: list[str],
         embedding_dim: int = 200,
-        word_hidden_size: int = 50,
-        sentence_hidden_size: int = 50,
-        attention_size: int = 100,
-        word_pooling: str = "attention",
-        sentence_pooling: str = "attention",
-        flat: bool = False,
+        levels: Sequence[dict] = PAPER_LEVELS,
         dropout: float = 0.0,
-        word_encoder: str = "gru",
-        sentence_encoder: str = "gru",
-        transformer_heads: int = 4,
-        transformer_layers: int = 1,
-        segment_length: int | None = None,
         optimizer: Callable[..., torch.optim.Optimizer] | None = None,
         scheduler: Callable[..., torch.optim.lr_scheduler.LRScheduler] | None = None,
         encoder: DocumentEncoder | None = None,
@@ -65,7 +55,7 @@ class HANClassifier(L.LightningModule):
         self.val_confusion = MulticlassConfusionMatrix(len(label_names))  # drawn by the AttentionHeatmaps callback
 
     def forward(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        return self.net(batch.word_ids, batch.word_counts, batch.sentence_counts)
+        return self.net(batch.word_ids, batch.word_counts, batch.sentence_counts, batch.paragraph_sizes)
 
     def _step(self, batch: Batch, stage: str) -> tuple[torch.Tensor, torch.Tensor]:
         logits, _, _ = self(batch)

@@ -15,6 +15,7 @@ import hydra
 import lightning as L
 import torch
 from hydra.core.hydra_config import HydraConfig
+from hydra.errors import InstantiationException
 from hydra.types import RunMode
 from hydra.utils import instantiate
 from lightning.pytorch.utilities import rank_zero_only
@@ -64,13 +65,18 @@ def train(cfg: DictConfig) -> dict[str, float]:
         datamodule.encoder.tokenizer.save(str(output_dir / "tokenizer.json"))
     log.info(f"Vocabulary: {datamodule.encoder.tokenizer.get_vocab_size()} words; labels: {datamodule.label_names}")
 
-    model = instantiate(
-        cfg.model,
-        vocab_size=datamodule.encoder.tokenizer.get_vocab_size(),
-        label_names=datamodule.label_names,
-        encoder=datamodule.encoder,
-        _convert_="all",
-    )
+    try:
+        model = instantiate(
+            cfg.model,
+            vocab_size=datamodule.encoder.tokenizer.get_vocab_size(),
+            label_names=datamodule.label_names,
+            encoder=datamodule.encoder,
+            _convert_="all",
+        )
+    except InstantiationException as error:  # an architecture the model refuses: its reason, in one line
+        if isinstance(error.__cause__, ValueError):
+            raise HdcError(f"model: {error.__cause__}") from None
+        raise
     if cfg.get("word2vec"):  # the paper's initialisation of the embedding
         vectors, found = datamodule.word2vec(cfg.model.embedding_dim, cfg.seed, **cfg.word2vec)
         model.net.embedding.weight.data[found] = torch.from_numpy(vectors[found])

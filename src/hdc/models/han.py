@@ -1,14 +1,18 @@
-"""Hierarchical Attention Network (Yang et al., NAACL 2016): words -> sentences -> document.
+"""Hierarchical Attention Network (Yang et al., NAACL 2016), in its general form: a stack of levels,
+words -> sentences -> document in the paper, words -> sentences -> paragraphs -> document, or words ->
+document (flat); each level encodes the items of one unit and pools them into the unit's vector.
 
 Plain torch, built from plain arguments. Input is a batch of documents flattened into sentences
-(see hdc.data.batching.Batch). Both levels have one shape: items stored flat, unit after unit
-(words of all sentences; sentence vectors of all documents), with the number of items per unit.
+(see hdc.data.batching.Batch). Every level has one shape: items stored flat, unit after unit
+(words of all sentences; sentence vectors of all paragraphs...), with the number of items per unit.
 A level packs its items for a BiGRU and pools them by attention straight from the packed rows, so
 padding is never embedded, encoded or attended to: it cannot reach an output, and it costs
 nothing (unpacking a padded GRU output and its backward pass cost more than the GRU itself on a CPU).
 """
 
+import inspect
 import math
+from collections.abc import Mapping, Sequence
 
 import torch
 from torch import nn
@@ -119,8 +123,8 @@ class Level(nn.Module):
     def __init__(
         self,
         input_size: int,
-        hidden_size: int,
-        attention_size: int,
+        hidden_size: int = 50,
+        attention_size: int = 100,
         pooling: str = "attention",
         encoder: str = "gru",
         heads: int = 4,
@@ -136,6 +140,10 @@ class Level(nn.Module):
             raise ValueError("cls pooling needs a transformer level without segment_length")
         self.encoder, self.segment_length = encoder, segment_length
         self.output_size = input_size if encoder == "none" else 2 * hidden_size
+        if encoder == "transformer" and self.output_size % heads:
+            raise ValueError(
+                f"a transformer level's {self.output_size} features (2 x hidden_size) do not divide into {heads} heads"
+            )
         if encoder == "gru":
             self.gru = nn.GRU(input_size, hidden_size, bidirectional=True)
         elif encoder == "transformer":
@@ -201,72 +209,133 @@ def unflatten(flat: torch.Tensor, lengths: torch.Tensor, width: int) -> torch.Te
     return flat.new_zeros(mask.shape).masked_scatter(mask, flat)
 
 
+def grouped(counts: torch.Tensor, sizes: torch.Tensor) -> torch.Tensor:
+    """Counts per item -> their sums per group of `sizes` consecutive items (words per sentence ->
+    words per document, given sentences per document)."""
+    return counts.new_zeros(len(sizes)).index_add(0, torch.repeat_interleave(sizes), counts)
+
+
+UNITS = ("word", "sentence", "paragraph", "document")  # finest first
+PAPER_LEVELS = ({"unit": "sentence"}, {"unit": "document"})  # words -> sentences -> document
+
+
 class HAN(nn.Module):
-    """The HAN; `word_pooling`/`sentence_pooling` give its ablations (HN-AVE: "mean", HN-MAX: "max"),
-    and `flat=True` the baseline without sentences: one BiGRU and pooling over all words of a document
-    (its word weights then sum to 1 per document, and a sentence's weight is the sum of its words').
-    `dropout` (not in the paper; a tuning knob) drops embedded words and document vectors in training.
-    `word_encoder`/`sentence_encoder` choose each level's encoder (Level): the paper's "gru", a
-    "transformer" (self-attention within each sentence, or each document), or "none".
-    `segment_length` turns on segment recurrence at the top level (a transformer one): for
-    documents of tens of thousands of sentences (or words, when flat) in bounded attention memory."""
+    """A hierarchy of levels, words up to the document, then a linear classifier.
+
+    `levels` lists the levels bottom up, each a dict of a Level's options with its `unit`, the unit
+    it pools into: "sentence", "paragraph" or "document", strictly coarser each time, the last
+    "document". Each level reads the items of the level below it (words first): the paper's HAN is
+    [sentence, document]; a 3-level model [sentence, paragraph, document]; the flat baseline
+    [document] (one level over all words of a document). A level may skip a unit (words ->
+    paragraphs). `dropout` (not in the paper; a tuning knob) drops embedded words and document
+    vectors in training.
+
+    Attention comes back per word (its weight in the first level's unit) and per sentence: its share
+    of the document, the product of the weights above it (or the sum of its words' shares when the
+    first level pools words into units above sentences), so sentence weights sum to 1 per document.
+    """
 
     def __init__(
         self,
         vocab_size: int,
         num_classes: int,
         embedding_dim: int = 200,
-        word_hidden_size: int = 50,
-        sentence_hidden_size: int = 50,
-        attention_size: int = 100,
+        levels: Sequence[Mapping] = PAPER_LEVELS,
         padding_idx: int = 0,
-        word_pooling: str = "attention",
-        sentence_pooling: str = "attention",
-        flat: bool = False,
         dropout: float = 0.0,
-        word_encoder: str = "gru",
-        sentence_encoder: str = "gru",
-        transformer_heads: int = 4,
-        transformer_layers: int = 1,
-        segment_length: int | None = None,
     ):
         super().__init__()
-        self.flat = flat
+        self.units = check_units([level.get("unit") for level in levels])
         self.dropout = nn.Dropout(dropout)
         self.embedding = nn.Embedding(vocab_size, embedding_dim, padding_idx=padding_idx)
-        transformer = {"heads": transformer_heads, "layers": transformer_layers}
-        top = {"segment_length": segment_length}  # segment recurrence, at the top level only
-        self.words = Level(embedding_dim, word_hidden_size, attention_size, word_pooling, word_encoder, **transformer,
-                           **(top if flat else {}))  # fmt: skip
-        self.sentences = None
-        if not flat:
-            self.sentences = Level(self.words.output_size, sentence_hidden_size, attention_size, sentence_pooling,
-                                   sentence_encoder, **transformer, **top)  # fmt: skip
-        self.classifier = nn.Linear((self.words if flat else self.sentences).output_size, num_classes)
+        self.levels = nn.ModuleList()
+        for i, level in enumerate(levels):
+            options = checked_level_options(i, level)
+            input_size = self.levels[-1].output_size if self.levels else embedding_dim
+            try:
+                self.levels.append(Level(input_size, **options))
+            except ValueError as error:
+                raise ValueError(f"levels[{i}]: {error}") from None
+        self.classifier = nn.Linear(self.levels[-1].output_size, num_classes)
 
     def forward(
-        self, word_ids: torch.Tensor, word_counts: torch.Tensor, sentence_counts: torch.Tensor
+        self,
+        word_ids: torch.Tensor,
+        word_counts: torch.Tensor,
+        sentence_counts: torch.Tensor,
+        paragraph_sizes: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """word_ids [sentences, words] (padded), word_counts [sentences], sentence_counts [documents].
+        """word_ids [sentences, words] (padded), word_counts [sentences], sentence_counts [documents];
+        paragraph_sizes [paragraphs]: sentences per paragraph, document after document (needed by a
+        paragraph level only).
 
         Returns logits [documents, classes], word weights [sentences, words] (0 on padding) and
         sentence weights [documents, max sentences] (0 on padding).
         """
+        sizes = self._nesting(word_counts, sentence_counts, paragraph_sizes)
         word_mask = torch.arange(word_ids.size(1), device=word_ids.device) < word_counts[:, None]
-        words = self.dropout(self.embedding(word_ids[word_mask]))
-        if self.flat:
-            document_of_sentence = torch.repeat_interleave(sentence_counts)
-            word_counts_per_document = word_counts.new_zeros(len(sentence_counts)).index_add(
-                0, document_of_sentence, word_counts
-            )
-            document_vectors, word_weights = self.words(words, word_counts_per_document)
-            sentence_of_word = torch.repeat_interleave(word_counts)
-            sentence_weights = word_weights.new_zeros(len(word_counts)).index_add(0, sentence_of_word, word_weights)
-        else:
-            sentence_vectors, word_weights = self.words(words, word_counts)
-            document_vectors, sentence_weights = self.sentences(sentence_vectors, sentence_counts)
+        items = self.dropout(self.embedding(word_ids[word_mask]))
+        chain = ["word", *sizes]
+        belows = ("word", *self.units[:-1])  # the unit whose vectors each level reads
+        lengths, weights = [], []
+        for level, below, unit in zip(self.levels, belows, self.units, strict=True):
+            unit_lengths = sizes[chain[chain.index(below) + 1]]  # items of `below` per unit
+            for coarser in chain[chain.index(below) + 2 : chain.index(unit) + 1]:
+                unit_lengths = grouped(unit_lengths, sizes[coarser])
+            items, item_weights = level(items, unit_lengths)
+            lengths.append(unit_lengths)
+            weights.append(item_weights)
+
+        share, sentence_share = None, None  # each item's share of its document, top level down
+        for unit_lengths, item_weights, below in zip(lengths[::-1], weights[::-1], belows[::-1], strict=True):
+            share = item_weights if share is None else item_weights * share[torch.repeat_interleave(unit_lengths)]
+            if below == "sentence":
+                sentence_share = share
+        if sentence_share is None:  # the first level pools words straight into paragraphs or documents
+            sentence_share = grouped(share, word_counts)
         return (
-            self.classifier(self.dropout(document_vectors)),
-            unflatten(word_weights, word_counts, word_ids.size(1)),
-            unflatten(sentence_weights, sentence_counts, int(sentence_counts.max())),
+            self.classifier(self.dropout(items)),
+            unflatten(weights[0], word_counts, word_ids.size(1)),
+            unflatten(sentence_share, sentence_counts, int(sentence_counts.max())),
         )
+
+    def _nesting(
+        self, word_counts: torch.Tensor, sentence_counts: torch.Tensor, paragraph_sizes: torch.Tensor | None
+    ) -> dict[str, torch.Tensor]:
+        """For each unit the levels may read, finest first: how many of the unit below each one holds."""
+        if "paragraph" not in self.units:
+            return {"sentence": word_counts, "document": sentence_counts}
+        if paragraph_sizes is None:
+            raise ValueError("a paragraph level needs paragraph_sizes (sentences per paragraph)")
+        document_ends = torch.searchsorted(
+            torch.cumsum(paragraph_sizes, 0), torch.cumsum(sentence_counts, 0), right=True
+        )
+        paragraph_counts = torch.diff(document_ends, prepend=document_ends.new_zeros(1))
+        return {"sentence": word_counts, "paragraph": paragraph_sizes, "document": paragraph_counts}
+
+
+LEVEL_SIZES = ("hidden_size", "attention_size", "heads", "layers", "segment_length")
+
+
+def checked_level_options(i: int, level: Mapping) -> dict:
+    """A level's options without its unit, refused with one clear line where a Level could not use them."""
+    options = {key: value for key, value in level.items() if key != "unit"}
+    known = [name for name in inspect.signature(Level).parameters if name != "input_size"]
+    unknown = sorted(set(options) - set(known))
+    if unknown:
+        raise ValueError(f"levels[{i}]: unknown option {unknown} (a level has: unit, {', '.join(known)})")
+    for key in set(LEVEL_SIZES) & set(options):
+        value = options[key]
+        positive = isinstance(value, int) and not isinstance(value, bool) and value >= 1
+        if not positive and not (key == "segment_length" and value is None):
+            raise ValueError(f"levels[{i}].{key}={value!r}: expected a positive integer")
+    return options
+
+
+def check_units(units: list) -> tuple[str, ...]:
+    """Level units, checked: known, strictly coarser each time, ending with the document."""
+    if not units or units[-1] != "document" or any(unit not in UNITS[1:] for unit in units):
+        raise ValueError(f"levels: units {units} must each be one of {list(UNITS[1:])}, the last 'document'")
+    if any(UNITS.index(a) >= UNITS.index(b) for a, b in zip(units, units[1:], strict=False)):
+        raise ValueError(f"levels: units {units} must grow coarser bottom up ({' < '.join(UNITS)})")
+    return tuple(units)

@@ -47,14 +47,16 @@ def test_words_are_shown_as_written(predictor):
 
 
 def test_heatmap_escapes_text_and_carries_the_model_weights(predictor, tmp_path):
-    texts = ['<script>alert("x")</script> A fine film. <b>bold</b> & more.', "Dull. Very dull."]
+    texts = ['<script>alert("x")</script> A fine film. <b>bold</b> & more.', "Dull. Very dull.<br /><br />Really."]
     predictions = predictor.predict(texts)
+    assert [s.paragraph for s in predictions[1].sentences] == [0, 0, 1]
     page = attention_html(predictions, ["pos", "<neg>"], title="<title>")
     assert "<script" not in page and "<b>bold" not in page and "alert" in page
     assert ">&lt;</span>" in page and "&amp;" in page  # the review's markup is shown as text
     assert "&lt;neg&gt;" in page and "&lt;title&gt;" in page
     assert not re.search(r"(src|href)=|https?:|@import|url\(", page)  # self-contained: nothing to fetch
-    sentence_weights = [float(x) for x in re.findall(r'class="sentence" data-weight="([^"]+)"', page)]
+    sentence_weights = [float(x) for x in re.findall(r'class="sentence[^"]*" data-weight="([^"]+)"', page)]
+    assert page.count("new-paragraph") == 2  # the style, and the second document's second paragraph
     word_weights = [float(x) for x in re.findall(r'class="word" data-weight="([^"]+)"', page)]
     assert sentence_weights == pytest.approx([s.weight for p in predictions for s in p.sentences], rel=1e-5)
     expected = [w for p in predictions for s in p.sentences for w in s.word_weights]

@@ -85,6 +85,9 @@ def test_optuna_sweep_killed_after_its_first_trial_continues_the_same_study(tmp_
     )  # fmt: skip
     assert composed.returncode == 0, composed.stderr[-2000:]
     assert f"lr: {best.params['model.optimizer.lr']}" in composed.stdout
+    levels = yaml.safe_load(composed.stdout)["model"]["levels"]  # values inside a list come back too
+    assert [level["hidden_size"] for level in levels] == [best.params[f"model.levels.{i}.hidden_size"] for i in (0, 1)]
+    assert [level["unit"] for level in levels] == ["sentence", "document"]
 
 
 def test_optuna_prunes_a_trial_from_inside_training_and_keeps_its_metrics(tmp_path, data):
@@ -124,6 +127,6 @@ def test_wandb_sweep_parameters_are_train_py_overrides():
     for key, value in values.items():
         node = config
         for part in key.split("."):
-            node = node[part]
+            node = node[int(part)] if isinstance(node, list) else node[part]
         assert node == value
     assert config["optimized_metric"] == sweep["metric"]["name"]

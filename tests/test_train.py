@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from hdc.data.batching import batch_of
-from hdc.module import HANClassifier
+from hdc.module import HANClassifier, load_classifier
 from tests.conftest import metrics, run_entry_point, train
 
 
@@ -113,3 +113,26 @@ def test_onecycle_schedule_steps_every_batch(tmp_path, data):
     peak = rates.index(max(rates))
     assert len(rates) == 20 and 0 < peak < 19  # warm-up, then annealing, one value per batch
     assert max(rates) == pytest.approx(0.002, rel=0.05) and rates[-1] < rates[peak] / 10
+
+
+def test_a_checkpoint_from_before_levels_still_loads(debug_run, tmp_path):
+    """Checkpoints saved when the HAN had fixed word and sentence levels load as their levels."""
+    checkpoint = torch.load(debug_run / "checkpoints" / "last.ckpt", weights_only=True)
+    assert checkpoint["hyper_parameters"].pop("levels") == [
+        {"unit": "sentence", "encoder": "gru", "pooling": "attention", "hidden_size": 50, "attention_size": 100},
+        {"unit": "document", "encoder": "gru", "pooling": "attention", "hidden_size": 50, "attention_size": 100},
+    ]
+    sizes = {"word_hidden_size": 50, "sentence_hidden_size": 50, "attention_size": 100, "flat": False}
+    checkpoint["hyper_parameters"] |= sizes | {"word_pooling": "attention", "sentence_pooling": "attention"}
+    old_names = {"net.levels.0.": "net.words.", "net.levels.1.": "net.sentences."}
+    checkpoint["state_dict"] = {
+        next((old + key[len(new) :] for new, old in old_names.items() if key.startswith(new)), key): value
+        for key, value in checkpoint["state_dict"].items()
+    }
+    assert any(key.startswith("net.words.") for key in checkpoint["state_dict"])
+    torch.save(checkpoint, tmp_path / "before_levels.ckpt")
+    texts = ["A wonderful film. I loved it.<br /><br />Really.", ""]
+    with torch.no_grad():
+        logits = [load_classifier(path).net(*_encode(load_classifier(path), texts))[0]
+                  for path in (debug_run / "checkpoints" / "last.ckpt", tmp_path / "before_levels.ckpt")]  # fmt: skip
+    assert torch.equal(*logits)

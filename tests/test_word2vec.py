@@ -13,7 +13,7 @@ from hdc.data.word2vec import word2vec_vectors
 from hdc.errors import DataError
 from tests.conftest import train
 
-DOCUMENTS = [[[2, 3, 4], [5, 2]], [[3, 4, 6, 2]]] * 20
+DOCUMENTS = [[[[2, 3, 4], [5, 2]]], [[[3, 4, 6, 2]]]] * 20  # paragraphs of sentences of word ids
 
 
 def test_vectors_cover_the_training_words_and_repeat_for_a_seed():

@@ -147,8 +147,47 @@ def read_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
 
 def load_classifier(path: str | Path, map_location: str | torch.device = "cpu") -> HANClassifier:
     """A trained classifier from an hdc checkpoint (see read_checkpoint)."""
-    checkpoint = read_checkpoint(path, map_location)
+    checkpoint = with_levels(read_checkpoint(path, map_location))
     model = HANClassifier(**checkpoint["hyper_parameters"])
     model.load_state_dict(checkpoint["state_dict"])
     model.on_load_checkpoint(checkpoint)
     return model.to(map_location).eval()
+
+
+def with_levels(checkpoint: dict) -> dict:
+    """A checkpoint from before `levels` (a word and a sentence level, or one with flat=True), in
+    today's form: its sizes as levels, its weights renamed (net.words -> net.levels.0, net.sentences
+    -> net.levels.1). The same computation: earlier checkpoints keep evaluating and predicting."""
+    hparams = checkpoint["hyper_parameters"]
+    if "levels" in hparams or "word_hidden_size" not in hparams:
+        return checkpoint
+    old = {key: hparams.pop(key) for key in _BEFORE_LEVELS if key in hparams}
+    shared = {"attention_size": old.get("attention_size", 100), "heads": old.get("transformer_heads", 4),
+              "layers": old.get("transformer_layers", 1)}  # fmt: skip
+
+    def level(prefix: str, unit: str, hidden_size: int) -> dict:
+        encoding = {
+            "encoder": old.get(f"{prefix}_encoder", "gru"),
+            "pooling": old.get(f"{prefix}_pooling", "attention"),
+        }
+        return {"unit": unit, **encoding, "hidden_size": hidden_size, **shared}
+
+    if old.get("flat"):
+        levels = [level("word", "document", old["word_hidden_size"])]
+    else:
+        levels = [level("word", "sentence", old["word_hidden_size"]),
+                  level("sentence", "document", old.get("sentence_hidden_size", 50))]  # fmt: skip
+    levels[-1]["segment_length"] = old.get("segment_length")
+    hparams["levels"] = levels
+    renamed = (("net.words.", "net.levels.0."), ("net.sentences.", "net.levels.1."))
+    checkpoint["state_dict"] = {
+        next((new + key[len(prefix) :] for prefix, new in renamed if key.startswith(prefix)), key): value
+        for key, value in checkpoint["state_dict"].items()
+    }
+    return checkpoint
+
+
+_BEFORE_LEVELS = (  # the HAN's arguments that `levels` replaced
+    "word_hidden_size", "sentence_hidden_size", "attention_size", "word_pooling", "sentence_pooling", "flat",
+    "word_encoder", "sentence_encoder", "transformer_heads", "transformer_layers", "segment_length",
+)  # fmt: skip

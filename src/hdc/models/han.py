@@ -134,6 +134,8 @@ class Level(nn.Module):
         super().__init__()
         if encoder not in ENCODERS:
             raise ValueError(f"encoder {encoder!r} is not one of {ENCODERS}")
+        if pooling not in (*POOLINGS, "cls"):
+            raise ValueError(f"pooling {pooling!r} is not one of {(*POOLINGS, 'cls')}")
         if segment_length is not None and encoder != "transformer":
             raise ValueError(f"segment_length is for transformer levels, not {encoder!r}")
         if pooling == "cls" and (encoder != "transformer" or segment_length is not None):

@@ -23,6 +23,7 @@ body { font-family: Georgia, serif; max-width: 60em; margin: 2em auto; color: #2
 .meta { font-family: sans-serif; font-size: 0.9em; margin-bottom: 0.5em; }
 .wrong { color: #b00; }
 .sentence { display: flex; align-items: baseline; margin: 0.15em 0; }
+.sentence.new-paragraph { margin-top: 0.9em; }
 .bar { flex: none; width: 4em; height: 0.8em; margin-right: 0.6em; background: #eee; }
 .bar span { display: block; height: 100%; background: #36c; }
 .word { padding: 0 0.1em; border-radius: 2px; }
@@ -43,8 +44,9 @@ def _document_html(number: int, prediction: Prediction, true_label: str | None) 
     if true_label is not None:
         wrong = ' class="wrong"' if str(true_label) != prediction.label else ""
         meta += f", true <b{wrong}>{escape(str(true_label))}</b>"
-    rows = []
+    rows, paragraph = [], 0
     for sentence, intensities in zip(prediction.sentences, word_intensities(prediction), strict=True):
+        starts_paragraph, paragraph = sentence.paragraph != paragraph, sentence.paragraph
         words = " ".join(
             f'<span class="word" data-weight="{w:.6g}" style="background: rgba(220, 40, 40, {x:.3f})">'
             f"{escape(word)}</span>"
@@ -52,7 +54,7 @@ def _document_html(number: int, prediction: Prediction, true_label: str | None) 
         )
         bar = f'<span style="width: {100 * sentence.weight:.1f}%"></span>'
         rows.append(
-            f'<div class="sentence" data-weight="{sentence.weight:.6g}">'
+            f'<div class="sentence{" new-paragraph" if starts_paragraph else ""}" data-weight="{sentence.weight:.6g}">'
             f'<div class="bar" title="sentence weight {sentence.weight:.3f}">{bar}</div><div>{words}</div></div>'
         )
     return f'<div class="document"><div class="meta">{meta}</div>{"".join(rows)}</div>'

@@ -111,7 +111,7 @@ class OptunaSweeper(Sweeper):
             for trial, result in zip(trials, results, strict=True):
                 self._tell(study, trial, result)
             returns.append(results)
-        self._write_best(study, sweep_dir, arguments)
+        self._write_best(study, sweep_dir, arguments, fixed)
         return returns
 
     @staticmethod
@@ -131,7 +131,7 @@ class OptunaSweeper(Sweeper):
         else:
             study.tell(trial, result.return_value)
 
-    def _write_best(self, study, sweep_dir: Path, arguments: list[str]) -> None:
+    def _write_best(self, study, sweep_dir: Path, arguments: list[str], fixed: list[str]) -> None:
         from optuna.trial import TrialState
 
         if not study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
@@ -139,8 +139,16 @@ class OptunaSweeper(Sweeper):
             return
         best = study.best_trial
         (sweep_dir / "tuned").mkdir(exist_ok=True)
-        nested = OmegaConf.from_dotlist([f"{k}={v}" for k, v in best.params.items()])
-        (sweep_dir / "tuned" / "best.yaml").write_text("# @package _global_\n" + OmegaConf.to_yaml(nested))
+        best_overrides = [*fixed, *(f"{k}={v}" for k, v in best.params.items())]
+        best_config = self.hydra_context.config_loader.load_sweep_config(self.config, best_overrides)
+        tuned = OmegaConf.create()
+        for key, value in best.params.items():
+            parts = key.split(".")
+            if any(part.isdigit() for part in parts):  # a merge cannot reach into a list: the best trial's whole list
+                key = ".".join(parts[: next(i for i, part in enumerate(parts) if part.isdigit())])
+                value = OmegaConf.select(best_config, key)
+            OmegaConf.update(tuned, key, value)
+        (sweep_dir / "tuned" / "best.yaml").write_text("# @package _global_\n" + OmegaConf.to_yaml(tuned))
         base = [a for a in arguments if not a.startswith(("hparams_search=", "hydra.sweeper."))]
         command = " ".join(["python train.py", f"-cd {sweep_dir}", *base, "+tuned=best"])
         record = {"trial": best.number, "value": best.value, "params": best.params, "command": command}

@@ -326,7 +326,7 @@ def checked_level_options(i: int, level: Mapping) -> dict:
     unknown = sorted(set(options) - set(known))
     if unknown:
         raise ValueError(f"levels[{i}]: unknown option {unknown} (a level has: unit, {', '.join(known)})")
-    for key in set(LEVEL_SIZES) & set(options):
+    for key in (key for key in LEVEL_SIZES if key in options):
         value = options[key]
         positive = isinstance(value, int) and not isinstance(value, bool) and value >= 1
         if not positive and not (key == "segment_length" and value is None):

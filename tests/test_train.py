@@ -54,8 +54,16 @@ def test_same_seed_gives_the_same_metrics(debug_run, tmp_path, data):
 def test_resume_continues_from_the_last_checkpoint(debug_run, tmp_path, data):
     train(tmp_path, data, f"ckpt_path={debug_run}/checkpoints/last.ckpt", "trainer.max_epochs=2")
     resumed = torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=True)
-    assert resumed["epoch"] == 1 and resumed["global_step"] == 10  # 5 batches in each of 2 epochs
+    assert resumed["epoch"] == 2 and resumed["global_step"] == 10  # saved as training ended: 2 epochs of 5 batches
     assert "val/acc_best" in metrics(tmp_path)
+
+
+def test_a_finished_run_keeps_its_final_state_in_last_ckpt(tmp_path, data):
+    """Also when its last epoch was not its best (here nothing is learnt: lr 0, the same val/acc twice)."""
+    train(tmp_path, data, "trainer.max_epochs=2", "model.optimizer.lr=0.0", "test=false")
+    checkpoints = tmp_path / "checkpoints"
+    assert torch.load(checkpoints / "last.ckpt", weights_only=True)["global_step"] == 10  # 2 epochs of 5 batches
+    assert sorted(path.name for path in checkpoints.iterdir()) == ["epoch_000.ckpt", "last.ckpt"]
 
 
 def test_wandb_logs_offline_without_an_api_key(tmp_path, data):

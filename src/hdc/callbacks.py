@@ -1,10 +1,12 @@
-"""Training callbacks: attention heatmaps of fixed validation documents, epoch after epoch; RNG state in checkpoints."""
+"""Training callbacks: attention heatmaps of fixed validation documents, epoch after epoch; RNG state in
+checkpoints; the latest state as checkpoints/last.ckpt."""
 
 from itertools import islice
 from pathlib import Path
 
 import lightning as L
 import torch
+from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.loggers import WandbLogger
 
 from hdc.predict import Predictor
@@ -63,3 +65,15 @@ class RngState(L.Callback):
         torch.set_rng_state(state_dict["cpu"])
         if "cuda" in state_dict and torch.cuda.is_available():
             torch.cuda.set_rng_state_all(state_dict["cuda"])
+
+
+class LatestCheckpoint(ModelCheckpoint):
+    """`dirpath/<filename>.ckpt` (last.ckpt) holds the latest state: every `every_n_train_steps` steps,
+    so a killed run loses at most that many, and when training ends, so a finished run keeps its final
+    weights whether or not its last epoch was its best (Lightning's save_last writes only beside a new
+    best checkpoint)."""
+
+    def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        super().on_train_end(trainer, pl_module)
+        if self.dirpath is not None and trainer.global_step > 0:
+            trainer.save_checkpoint(Path(self.dirpath) / f"{self.filename}{self.FILE_EXTENSION}")

@@ -123,7 +123,7 @@ def test_onecycle_schedule_steps_every_batch(tmp_path, data):
     assert max(rates) == pytest.approx(0.002, rel=0.05) and rates[-1] < rates[peak] / 10
 
 
-def test_a_checkpoint_from_before_levels_still_loads(debug_run, tmp_path):
+def test_a_checkpoint_from_before_levels_still_loads(debug_run, tmp_path, data):
     """Checkpoints saved when the HAN had fixed word and sentence levels load as their levels."""
     checkpoint = torch.load(debug_run / "checkpoints" / "last.ckpt", weights_only=True)
     assert checkpoint["hyper_parameters"].pop("levels") == [
@@ -144,3 +144,6 @@ def test_a_checkpoint_from_before_levels_still_loads(debug_run, tmp_path):
         logits = [load_classifier(path).net(*_encode(load_classifier(path), texts))[0]
                   for path in (debug_run / "checkpoints" / "last.ckpt", tmp_path / "before_levels.ckpt")]  # fmt: skip
     assert torch.equal(*logits)
+    resumed = train(tmp_path / "resumed", data, f"ckpt_path={tmp_path / 'before_levels.ckpt'}", check=False)
+    assert resumed.returncode == 1 and "saved before model.levels" in resumed.stdout + resumed.stderr
+    assert "Traceback" not in resumed.stderr

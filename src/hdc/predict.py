@@ -74,7 +74,7 @@ class Predictor:
             row = 0  # sentences of all documents are stacked in one tensor, document after document
             for paragraphs, probs, weights in zip(words, probabilities, sentence_weights, strict=True):
                 sentences = []
-                in_order = ((p, words) for p, paragraph in enumerate(paragraphs) for words in paragraph)
+                in_order = ((p, sentence) for p, paragraph in enumerate(paragraphs) for sentence in paragraph)
                 for (paragraph, sentence_words), weight in zip(in_order, weights, strict=False):  # weights: padded
                     sentences.append(
                         Sentence(weight, sentence_words, word_weights[row][: len(sentence_words)], paragraph)

@@ -47,6 +47,9 @@ def checkpoint_to_resume(ckpt_path: str | None, output_dir: Path, task_dir: Path
         checkpoint = read_checkpoint(ckpt_path)
     except HdcError as error:
         raise HdcError(f"ckpt_path={error}") from None
+    if "levels" not in checkpoint["hyper_parameters"]:
+        raise HdcError(f"ckpt_path={ckpt_path}: saved before model.levels; eval.py and predict.py read it, "
+                       f"but training cannot resume from it")  # fmt: skip
     return ckpt_path, checkpoint.get("global_step", 0)
 
 

@@ -288,13 +288,13 @@ class HAN(nn.Module):
             lengths.append(unit_lengths)
             weights.append(item_weights)
 
-        share, sentence_share = None, None  # each item's share of its document, top level down
+        share = None  # each item's share of its document, top level down to the sentences
         for unit_lengths, item_weights, below in zip(lengths[::-1], weights[::-1], belows[::-1], strict=True):
             share = item_weights if share is None else item_weights * share[torch.repeat_interleave(unit_lengths)]
             if below == "sentence":
-                sentence_share = share
-        if sentence_share is None:  # the first level pools words straight into paragraphs or documents
-            sentence_share = grouped(share, word_counts)
+                break
+        # below is "word" only when the first level pools words straight into paragraphs or documents
+        sentence_share = share if below == "sentence" else grouped(share, word_counts)
         return (
             self.classifier(self.dropout(items)),
             unflatten(weights[0], word_counts, word_ids.size(1)),

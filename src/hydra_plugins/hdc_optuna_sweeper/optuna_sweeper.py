@@ -144,8 +144,9 @@ class OptunaSweeper(Sweeper):
         tuned = OmegaConf.create()
         for key, value in best.params.items():
             parts = key.split(".")
-            if any(part.isdigit() for part in parts):  # a merge cannot reach into a list: the best trial's whole list
-                key = ".".join(parts[: next(i for i, part in enumerate(parts) if part.isdigit())])
+            in_list = next((i for i, part in enumerate(parts) if part.isdigit()), None)
+            if in_list is not None:  # a merge cannot reach into a list: the best trial's whole list
+                key = ".".join(parts[:in_list])
                 value = OmegaConf.select(best_config, key)
             OmegaConf.update(tuned, key, value)
         (sweep_dir / "tuned" / "best.yaml").write_text("# @package _global_\n" + OmegaConf.to_yaml(tuned))

@@ -62,3 +62,30 @@ def debug_run(tmp_path_factory, data):
     run_dir = tmp_path_factory.mktemp("debug_run")
     train(run_dir, data)
     return run_dir
+
+
+def compose_train(run_dir: Path, *overrides: str, debug: str | None = "fast"):
+    """train.yaml composed as `python train.py experiment=imdb <overrides>` would be, with run_dir as
+    the run folder (Hydra's runtime config set, so that hdc.train.train(cfg) runs in this process)."""
+    from hydra import compose, initialize_config_dir
+    from hydra.core.hydra_config import HydraConfig
+    from omegaconf import open_dict
+
+    from hdc.paths import CONFIG_DIR
+
+    debug_overrides = [f"debug={debug}"] if debug else []
+    with initialize_config_dir(str(CONFIG_DIR), version_base="1.3"):
+        cfg = compose("train.yaml", overrides=["experiment=imdb", *overrides, *debug_overrides],
+                      return_hydra_config=True)  # fmt: skip
+    with open_dict(cfg):
+        cfg.hydra.runtime.output_dir = str(run_dir)
+        cfg.hydra.job.num = 0
+    HydraConfig.instance().set_config(cfg)
+    return cfg
+
+
+def train_in_process(run_dir: Path, *overrides: str, debug: str | None = "fast") -> dict:
+    """Train as train.py does, in this process (no interpreter start-up, errors as exceptions)."""
+    from hdc.train import train as run_training
+
+    return run_training(compose_train(run_dir, *overrides, debug=debug))

@@ -1,8 +1,8 @@
 """hdc: hierarchical attention networks for document classification. `hdc.load(path)` gives a predictor."""
 
 
-def load(path, device="cpu"):
+def load(path, device="cpu", precision="32-true"):
     """A Predictor from an hdc checkpoint: `hdc.load("model.ckpt").predict(["text", ...])`."""
     from hdc.predict import load as load_predictor  # torch and Lightning load only when asked for
 
-    return load_predictor(path, device)
+    return load_predictor(path, device, precision)

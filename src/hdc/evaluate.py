@@ -25,17 +25,21 @@ from hdc.data.datamodule import HFDataModule
 from hdc.errors import HdcError, reported_as_one_line
 from hdc.module import HANClassifier, load_classifier
 from hdc.paths import CONFIG_DIR
+from hdc.precision import autocast
 from hdc.viz.confusion import confusion_matrix_png
 
 log = logging.getLogger(__name__)
 
 
 @torch.no_grad()
-def predict_logits(model: HANClassifier, batches, device: str) -> tuple[torch.Tensor, torch.Tensor]:
-    """Logits and labels of every document in `batches`, in their order."""
+def predict_logits(
+    model: HANClassifier, batches, device: str, precision: str = "32-true"
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Logits and labels of every document in `batches`, in their order (forward under `precision`'s autocast)."""
     logits, labels = [], []
     for batch in batches:
-        logits.append(model(batch.to(device))[0].float().cpu())
+        with autocast(device, precision):
+            logits.append(model(batch.to(device))[0].float().cpu())
         labels.append(batch.labels)
     return torch.cat(logits), torch.cat(labels)
 
@@ -76,6 +80,7 @@ def table(metrics: dict) -> str:
 
 
 def evaluate(cfg: DictConfig) -> dict:
+    autocast(cfg.device, cfg.precision)  # an unknown precision: one line, before any work
     model = load_classifier(cfg.ckpt_path, cfg.device)
     chosen = {k: v for k, v in cfg.data.items() if v is not None and k != "split"}
     if not model.data_settings and "path" not in chosen:
@@ -84,7 +89,7 @@ def evaluate(cfg: DictConfig) -> dict:
     datamodule = HFDataModule(**settings | {"data_dir": cfg.paths.data_dir, "cache_dir": cfg.paths.cache_dir})
     datamodule.use_encoder(model.encoder, model.label_names)
     datamodule.setup("test")
-    logits, labels = predict_logits(model, datamodule.test_dataloader(), cfg.device)
+    logits, labels = predict_logits(model, datamodule.test_dataloader(), cfg.device, cfg.precision)
     metrics = classification_metrics(logits, labels, model.label_names)
     metrics |= {"checkpoint": str(Path(cfg.ckpt_path).resolve()), "data": settings["path"], "split": cfg.data.split}
 

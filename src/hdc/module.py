@@ -105,6 +105,23 @@ class HANClassifier(L.LightningModule):
         scheduler = self.scheduler(optimizer=optimizer)
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "monitor": "val/acc"}}
 
+    def configure_gradient_clipping(
+        self, optimizer: torch.optim.Optimizer, gradient_clip_val=None, gradient_clip_algorithm=None
+    ) -> None:
+        """Clip as Lightning does, also for a fused optimizer under mixed precision, which Lightning
+        refuses ("performs unscaling of gradients internally"): bf16 has no loss scale, and fp16's is
+        undone here first (torch's fused step accepts gradients unscaled before it)."""
+        if not gradient_clip_val:
+            return
+        scaler = getattr(self.trainer.precision_plugin, "scaler", None)
+        if scaler is not None and getattr(optimizer, "_step_supports_amp_scaling", False):
+            scaler.unscale_(optimizer)  # Lightning unscales the other optimizers itself
+        parameters = [p for group in optimizer.param_groups for p in group["params"]]
+        if gradient_clip_algorithm == "value":
+            torch.nn.utils.clip_grad_value_(parameters, gradient_clip_val)
+        else:
+            torch.nn.utils.clip_grad_norm_(parameters, gradient_clip_val)
+
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         if self.encoder is not None:
             datamodule = self.trainer.datamodule if self._trainer is not None else None

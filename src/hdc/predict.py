@@ -22,6 +22,7 @@ from hdc.data.batching import batch_of
 from hdc.errors import HdcError, reported_as_one_line
 from hdc.module import HANClassifier, load_classifier
 from hdc.paths import CONFIG_DIR
+from hdc.precision import autocast
 
 log = logging.getLogger(__name__)
 
@@ -48,10 +49,16 @@ class Prediction:
 
 
 class Predictor:
-    """A trained HAN that reads raw text: the checkpoint's own tokenizer, caps and label names."""
+    """A trained HAN that reads raw text: the checkpoint's own tokenizer, caps and label names.
+    `precision` is a Trainer's ("32-true", "bf16-mixed", "16-mixed"): the forward pass runs under the
+    same autocast; probabilities and attention weights come out in fp32."""
 
-    def __init__(self, model: HANClassifier, device: str | torch.device = "cpu", batch_size: int = 64):
+    def __init__(
+        self, model: HANClassifier, device: str | torch.device = "cpu", batch_size: int = 64, precision: str = "32-true"
+    ):
+        autocast(device, precision)  # an unknown precision: one line, before any work
         self.model, self.device, self.batch_size = model.to(device).eval(), device, batch_size
+        self.precision = precision
 
     @property
     def label_names(self) -> list[str]:
@@ -68,7 +75,10 @@ class Predictor:
         for start in range(0, len(texts), self.batch_size):
             chunk = [str(text) for text in texts[start : start + self.batch_size]]
             documents, words = self.model.encoder.encode_with_words(chunk)
-            logits, word_weights, sentence_weights = self.model(batch_of(documents, [0] * len(chunk)).to(self.device))
+            with autocast(self.device, self.precision):
+                logits, word_weights, sentence_weights = self.model(
+                    batch_of(documents, [0] * len(chunk)).to(self.device)
+                )
             probabilities = logits.float().softmax(-1).cpu().tolist()
             word_weights, sentence_weights = word_weights.cpu().tolist(), sentence_weights.cpu().tolist()
             row = 0  # sentences of all documents are stacked in one tensor, document after document
@@ -85,9 +95,9 @@ class Predictor:
         return predictions
 
 
-def load(path: str | Path, device: str | torch.device = "cpu") -> Predictor:
+def load(path: str | Path, device: str | torch.device = "cpu", precision: str = "32-true") -> Predictor:
     """A Predictor from an hdc checkpoint (read with weights_only=True: no pickled code runs)."""
-    return Predictor(load_classifier(path, device), device)
+    return Predictor(load_classifier(path, device), device, precision=precision)
 
 
 def read_documents(source: str, blocks: bool = False) -> tuple[list[str], list[str | None]]:
@@ -128,7 +138,7 @@ def write_predictions(predictions: list[Prediction], target: str) -> None:
 
 
 def predict(cfg: DictConfig) -> list[Prediction]:
-    predictor = Predictor(load_classifier(cfg.ckpt_path, cfg.device), cfg.device, cfg.batch_size)
+    predictor = Predictor(load_classifier(cfg.ckpt_path, cfg.device), cfg.device, cfg.batch_size, cfg.precision)
     texts, labels = read_documents(cfg.input, cfg.blocks)
     predictions = predictor.predict(texts)
     write_predictions(predictions, cfg.output)

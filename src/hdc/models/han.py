@@ -56,18 +56,24 @@ class Pooling(nn.Module):
             self.context = nn.Linear(attention_size, 1, bias=False)
 
     def forward(self, h: torch.Tensor, units: torch.Tensor, count: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """h [items, features] with units [items] (the unit of each item, 0..count-1)."""
+        """h [items, features] with units [items] (the unit of each item, 0..count-1).
+
+        Under mixed precision h and the scores may come in bf16 or fp16 (and CUDA's autocast gives
+        exp() in fp32): the softmax and the pooled sum run in fp32 whatever comes in, so a unit's
+        weights sum to 1 to fp32 precision and the vectors and weights are fp32.
+        """
+        h = h.float()
         if self.kind == "max":
             top = h.new_full((count, h.size(-1)), -torch.inf)
             top = top.scatter_reduce(0, units[:, None].expand_as(h), h, "amax")
             return top, (h == top[units]).float().mean(-1)
         if self.kind == "attention":
-            scores = self.context(torch.tanh(self.project(h))).squeeze(-1)
+            scores = self.context(torch.tanh(self.project(h))).squeeze(-1).float()
         else:
             scores = h.new_zeros(len(h))
         with torch.no_grad():  # a per-unit shift for a stable softmax; softmax is blind to it, so no gradient
             shift = scores.new_full((count,), -torch.inf).scatter_reduce(0, units, scores, "amax")
-        exp = (scores - shift[units]).exp()
+        exp = (scores - shift[units]).exp().float()
         weights = exp / exp.new_zeros(count).index_add(0, units, exp)[units]
         return h.new_zeros(count, h.size(-1)).index_add(0, units, weights[:, None] * h), weights
 
@@ -172,7 +178,7 @@ class Level(nn.Module):
         encoded, positions, summary_attention = self._self_attention(items, units, lengths)
         if self.cls is None:
             return self.pooling(encoded[units, positions], units, len(lengths))
-        attention = summary_attention[units, positions]  # the summary's attention on each item
+        attention = summary_attention[units, positions].float()  # the summary's attention on each item
         return encoded[:, 0], attention / attention.new_zeros(len(lengths)).index_add(0, units, attention)[units]
 
     def _self_attention(

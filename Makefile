@@ -8,7 +8,7 @@ TORCH ?= torch==2.13.0
 IMDB_DIR ?= $(firstword $(HDC_IMDB_DIR) $(wildcard ../shared/data/imdb))
 ARGS ?=
 
-.PHONY: install data train test bench time-to-accuracy reproduce memory scaling format lint clean
+.PHONY: install data train test bench time-to-accuracy reproduce memory scaling scale format lint clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -50,6 +50,14 @@ memory:
 # make scaling: time and memory of one forward + backward as documents grow to 100,000 words -> results/scaling.{json,png}
 scaling:
 	$(BIN)/python scripts/scaling.py $(ARGS)
+
+# make scale [SCALE_DIR=/tmp/hdc_scale] [ARGS="data.max_sentences=15 data.max_words=20"]: stand-ins of
+# 100k, 300k and 1M documents (IMDB repeated, outside the repo), encoding time, memory and cache size of
+# each, one training epoch on the largest -> results/scale.json
+SCALE_DIR ?= /tmp/hdc_scale
+scale: data
+	for n in 100000 300000 1000000; do $(BIN)/python scripts/scale_standin.py $(IMDB_DIR) $(SCALE_DIR)/$$n --documents $$n; done
+	$(BIN)/python scripts/scale.py $(SCALE_DIR)/100000 $(SCALE_DIR)/300000 $(SCALE_DIR)/1000000 --train $(ARGS)
 
 format:
 	$(BIN)/ruff format .

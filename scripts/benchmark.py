@@ -10,8 +10,14 @@ every epoch does; `loader_docs_per_s` is the same through the configured DataLoa
 `data_raw_docs_per_s` from raw text to batches (what a first run does once per split, before
 training). `data_wait_fraction` is the share of a real training loop spent waiting for the next
 batch. `setup_s` and `encode_s` are the one-off costs (tokenizer, encoded training split) that this
-invocation paid: run it twice to see the cached ones. On CUDA the model is also timed under bf16
-autocast.
+invocation paid: run it twice to see the cached ones.
+
+Precisions: fp32 always, and bf16 autocast on CUDA (`--precisions fp32,bf16,fp16` for any set, on any
+device): training and inference docs/s, peak GPU memory, and the largest gap between each precision's
+class probabilities and fp32's on the same batches. `step_split_ms` splits one training step into
+collate (ids to a batch, on the CPU), host-to-device copy, forward, backward and optimizer, timed one
+phase at a time with the device synchronised between phases (so the parts add up to more than a step
+that overlaps them).
 """
 
 import argparse
@@ -22,6 +28,7 @@ import resource
 import statistics
 import sys
 import time
+from pathlib import Path
 
 import lightning
 import torch
@@ -50,13 +57,81 @@ def spread(rates: list[float]) -> dict[str, float]:
     return {"median": statistics.median(rates), "min": min(rates), "max": max(rates)}
 
 
+def split_step(net, optimizer, encoded, cfg, device: str, count: int) -> dict[str, float]:
+    """Milliseconds per batch of each phase of a training step (fp32), the device synchronised between
+    phases: collate, copy to the device, forward, backward, optimizer."""
+    sync = torch.cuda.synchronize if device.startswith("cuda") else (lambda: None)
+    pin = device.startswith("cuda")
+    order = BucketedBatches(encoded, cfg.data.batch_size, cfg.data.bucket_size, [cfg.seed, 1])
+    phases = dict.fromkeys(["collate", "copy", "forward", "backward", "optimizer"], 0.0)
+    net.train()
+    for index in range(count + 1):  # the first is a warm-up
+        times = [time.perf_counter()]
+        batch = order[index]
+        batch = batch.pin_memory() if pin else batch
+        times.append(time.perf_counter())
+        batch = batch.to(device, non_blocking=True)
+        sync()
+        times.append(time.perf_counter())
+        logits, _, _ = net(batch.word_ids, batch.word_counts, batch.sentence_counts, batch.paragraph_sizes)
+        loss = torch.nn.functional.cross_entropy(logits.float(), batch.labels)
+        sync()
+        times.append(time.perf_counter())
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        sync()
+        times.append(time.perf_counter())
+        optimizer.step()
+        sync()
+        times.append(time.perf_counter())
+        if index:
+            for phase, start, end in zip(phases, times, times[1:], strict=False):
+                phases[phase] += (end - start) * 1000 / count
+    return phases
+
+
+def profile_steps(net, optimizer, encoded, cfg, device: str, path: str, count: int = 10) -> None:
+    """torch.profiler over `count` training steps from cached ids (collate and copy included): the ops
+    by their own time, and what a step spends on host syncs and kernel launches."""
+    from torch.profiler import ProfilerActivity, profile, record_function
+
+    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.startswith("cuda") else [])
+    order = BucketedBatches(encoded, cfg.data.batch_size, cfg.data.bucket_size, [cfg.seed, 2])
+    net.train()
+    with profile(activities=activities) as profiler:
+        for index in range(count):
+            with record_function("collate"):
+                batch = order[index]
+            with record_function("copy"):
+                batch = batch.pin_memory().to(device, non_blocking=True) if device.startswith("cuda") else batch
+            with record_function("step"):
+                logits, _, _ = net(batch.word_ids, batch.word_counts, batch.sentence_counts, batch.paragraph_sizes)
+                optimizer.zero_grad(set_to_none=True)
+                torch.nn.functional.cross_entropy(logits.float(), batch.labels).backward()
+                optimizer.step()
+        if device.startswith("cuda"):
+            torch.cuda.synchronize()
+    averages = profiler.key_averages()
+    sort = "self_cuda_time_total" if device.startswith("cuda") else "self_cpu_time_total"
+    counted = {e.key: e.count for e in averages}
+    syncs = ["aten::_local_scalar_dense", "aten::item", "cudaStreamSynchronize", "cudaDeviceSynchronize", "aten::to"]
+    lines = [f"{count} training steps on {device}, batch {cfg.data.batch_size}, caps {cfg.data.max_sentences} x "
+             f"{cfg.data.max_words}; per step: " + ", ".join(f"{k} {counted.get(k, 0) / count:g}" for k in
+             [*syncs, "cudaLaunchKernel"])]  # fmt: skip
+    lines.append(averages.table(sort_by=sort, row_limit=40))
+    Path(path).write_text("\n".join(lines) + "\n")
+    print(lines[0])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("overrides", nargs="*", help="Hydra overrides, as for train.py")
     parser.add_argument("--batches", type=int, default=20, help="batches per model repeat")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--precisions", help="comma-separated of fp32, bf16, fp16 (default: fp32, and bf16 on CUDA)")
     parser.add_argument("--out", help="write the results to this JSON file")
+    parser.add_argument("--profile", help="write a torch.profiler table of training steps (fp32) to this file")
     args = parser.parse_args()
 
     with initialize_config_dir(str(CONFIG_DIR), version_base="1.3"):
@@ -117,16 +192,40 @@ def main() -> None:
             net(batch.word_ids, batch.word_counts, batch.sentence_counts, batch.paragraph_sizes)
         return documents
 
-    precisions = ["fp32"] + (["bf16"] if args.device.startswith("cuda") else [])
+    on_cuda = args.device.startswith("cuda")
+    precisions = (args.precisions or ("fp32,bf16" if on_cuda else "fp32")).split(",")
+    dtypes = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
+    peak_memory, probability_gap = {}, {}
     for precision in precisions:
-        with torch.autocast(args.device.split(":")[0], torch.bfloat16, enabled=precision == "bf16"):
-            suffix = "" if precision == "fp32" else "_bf16"
+        suffix = "" if precision == "fp32" else f"_{precision}"
+        if on_cuda:
+            torch.cuda.reset_peak_memory_stats()
+        with torch.autocast(
+            args.device.split(":")[0], dtypes[precision] or torch.float32, enabled=bool(dtypes[precision])
+        ):
             net.train()
             train()  # warm-up
             results[f"train{suffix}"] = repeat(train, args.repeats)
             net.eval()
             infer()
             results[f"infer{suffix}"] = repeat(infer, args.repeats)
+        if on_cuda:
+            peak_memory[precision] = torch.cuda.max_memory_allocated() / 2**20
+    for precision in precisions[1:]:  # the same weights, the same batches: how far from fp32?
+        with torch.no_grad():
+            for batch in batches:
+                reference = net(batch.word_ids, batch.word_counts, batch.sentence_counts, batch.paragraph_sizes)
+                with torch.autocast(args.device.split(":")[0], dtypes[precision]):
+                    low = net(batch.word_ids, batch.word_counts, batch.sentence_counts, batch.paragraph_sizes)
+                gaps = [
+                    (a.float().softmax(-1) - b.float().softmax(-1)).abs().max() for a, b in [(reference[0], low[0])]
+                ]
+                gaps += [(a.float() - b.float()).abs().max() for a, b in zip(reference[1:], low[1:], strict=True)]
+                previous = probability_gap.get(precision, [0.0, 0.0, 0.0])
+                probability_gap[precision] = [max(p, float(g)) for p, g in zip(previous, gaps, strict=True)]
+    step_split = split_step(net, optimizer, encoded, cfg, args.device, args.batches)
+    if args.profile:
+        profile_steps(net, optimizer, encoded, cfg, args.device, args.profile)
 
     # A real training loop over the configured data loader: how long does the step wait for data?
     net.train()
@@ -168,9 +267,14 @@ def main() -> None:
         },
         "config": {"data": OmegaConf.to_container(cfg.data, resolve=True), "model": OmegaConf.to_container(cfg.model)},
     }
-    if "train_bf16" in results:
-        result |= {"train_bf16_docs_per_s": statistics.median(results["train_bf16"])}
-        result |= {"infer_bf16_docs_per_s": statistics.median(results["infer_bf16"])}
+    for precision in precisions[1:]:
+        result[f"train_{precision}_docs_per_s"] = statistics.median(results[f"train_{precision}"])
+        result[f"infer_{precision}_docs_per_s"] = statistics.median(results[f"infer_{precision}"])
+        gap = dict(zip(["probability", "word_weight", "sentence_weight"], probability_gap[precision], strict=True))
+        result[f"{precision}_max_gap_from_fp32"] = gap
+    result["step_split_ms"] = step_split
+    if on_cuda:
+        result["peak_gpu_memory_mb"] = peak_memory
 
     print(f"{'docs/s':<16}{'median':>10}{'min':>10}{'max':>10}")
     for name, rates in result["spread"].items():
@@ -180,6 +284,11 @@ def main() -> None:
     print(f"{result['sentence_padding_fraction']:.3f} of sentence slots")
     print(f"{'one-off costs':<16}{setup_s:>10.1f} s tokenizer, {encode_s:.1f} s encoding train (~0 if cached)")
     print(f"{'data wait':<16}{result['data_wait_fraction']:>10.3f} of step time ({cfg.data.num_workers} workers)")
+    print(f"{'step, ms':<16}" + ", ".join(f"{k} {v:.2f}" for k, v in step_split.items()))
+    for precision in precisions[1:]:
+        print(f"{precision + ' vs fp32':<16}largest gaps {result[f'{precision}_max_gap_from_fp32']}")
+    if on_cuda:
+        print(f"{'peak GPU memory':<16}" + ", ".join(f"{k} {v:.0f} MB" for k, v in peak_memory.items()))
     if args.out:
         with open(args.out, "w") as f:
             json.dump(result, f, indent=2)

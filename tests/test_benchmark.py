@@ -20,12 +20,19 @@ def run_script(*arguments, env=None) -> subprocess.CompletedProcess:
 def test_benchmark_writes_its_json(imdb_dir, tmp_path):
     out = tmp_path / "bench.json"
     overrides = ["debug=fast", f"data.path={imdb_dir}", f"paths.cache_dir={tmp_path}"]
-    result = run_script("scripts/benchmark.py", *overrides, "--batches", "2", "--repeats", "2", "--out", str(out))
+    profile = tmp_path / "profile.txt"
+    result = run_script("scripts/benchmark.py", *overrides, "--batches", "2", "--repeats", "2", "--out", str(out),
+                        "--precisions", "fp32,bf16", "--profile", str(profile))  # fmt: skip
     assert "train" in result.stdout and "data wait" in result.stdout
+    assert "aten::" in profile.read_text() and "per step" in profile.read_text()
     bench = json.loads(out.read_text())
     for key in ("train_docs_per_s", "infer_docs_per_s", "data_docs_per_s", "data_raw_docs_per_s", "peak_rss_mb"):
         assert bench[key] > 0, key
     assert 0 <= bench["padding_fraction"] < 1 and 0 <= bench["data_wait_fraction"] < 1
+    assert bench["train_bf16_docs_per_s"] > 0 and bench["infer_bf16_docs_per_s"] > 0
+    assert 0 < bench["bf16_max_gap_from_fp32"]["probability"] < 0.1  # computed in bf16, and close to fp32
+    assert set(bench["step_split_ms"]) == {"collate", "copy", "forward", "backward", "optimizer"}
+    assert all(bench["step_split_ms"][phase] > 0 for phase in ("collate", "forward", "backward", "optimizer"))
     assert bench["encode_s"] > 0  # a first run encodes the training split...
     run_script("scripts/benchmark.py", *overrides, "--batches", "2", "--repeats", "2", "--out", str(out))
     assert json.loads(out.read_text())["encode_s"] < bench["encode_s"] / 5  # ... a second reads the cache

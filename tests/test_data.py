@@ -1,4 +1,5 @@
 import itertools
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -8,7 +9,7 @@ from omegaconf import OmegaConf
 from hdc.data import datamodule as datamodule_module
 from hdc.data.batching import BucketedBatches, collate, padding_fractions
 from hdc.data.datamodule import HFDataModule
-from hdc.data.encoded import EncodedDocuments, encode_documents
+from hdc.data.encoded import EncodedDocuments, encode_chunks, encode_documents, write_encoded
 from hdc.data.source import DatasetNotFound, load_streaming
 from hdc.data.vocab import DocumentEncoder
 from hdc.errors import DataError
@@ -53,7 +54,8 @@ def test_training_stream_yields_every_document_once_shuffled_per_epoch(imdb_dir,
     expected = sorted(label for _, label in dm.train_documents())
 
     def epoch(number):
-        dm.trainer = type("FakeTrainer", (), {"current_epoch": number, "global_rank": 0, "world_size": 1})()
+        cpu = SimpleNamespace(root_device=torch.device("cpu"))
+        dm.trainer = SimpleNamespace(current_epoch=number, global_rank=0, world_size=1, strategy=cpu)
         return list(dm.train_dataloader())
 
     first, again, second = epoch(0), epoch(0), epoch(1)
@@ -72,6 +74,18 @@ def test_bucketing_keeps_padding_small(imdb_module):
         return padding_fractions(BucketedBatches(documents, 64, bucket_size, seed=0))[1]
 
     assert sentence_padding(1024) < 0.2 < 0.5 < sentence_padding(64)  # 64: each batch alone, no bucketing
+
+
+def test_token_budget_batches_hold_about_that_many_words_each(imdb_module):
+    documents = encode_documents(itertools.islice(imdb_module.train_documents(), 3000), imdb_module.encoder)
+    words = documents.token_counts
+    batches = BucketedBatches(documents, 64, 1024, seed=0, batch_tokens=8000).batches
+    assert sorted(np.concatenate(batches).tolist()) == list(range(3000))  # every document once
+    totals = np.array([words[b].sum() for b in batches])
+    longest = words.max()
+    assert (totals[:-1] < 8000 + longest).all() and np.median(totals) > 8000 - longest
+    sizes = [len(b) for b in batches]
+    assert min(sizes) < 20 < 60 < max(sizes)  # long documents in small batches, short ones in large
 
 
 DOCUMENTS = [[[[5, 6]], [[7]]], [[[8, 9, 10]]], [[[11], [12]], [[13]]]]  # paragraphs of sentences of word ids
@@ -112,25 +126,46 @@ def test_ranks_share_the_documents_once_each_in_equal_numbers_of_batches(world_s
         BucketedBatches(EncodedDocuments.from_documents(DOCUMENTS, [0, 1, 0]), 8, 32, None, 0, 4)
 
 
-def test_encoded_documents_survive_the_arrow_file(tmp_path):
-    documents = EncodedDocuments.from_documents(DOCUMENTS, [1, 0, 1])
-    documents.save(tmp_path / "split.arrow")
-    for loaded in (
-        EncodedDocuments.load(tmp_path / "split.arrow"),
-        EncodedDocuments.from_arrow(documents.to_arrow()[1:]),
-    ):
-        expected = documents if len(loaded) == 3 else EncodedDocuments.from_documents(DOCUMENTS[1:], [0, 1])
-        assert torch.equal(
-            collate(loaded, np.arange(len(loaded))).word_ids, collate(expected, np.arange(len(expected))).word_ids
-        )
-        assert loaded.labels.tolist() == expected.labels.tolist()
-        assert loaded.paragraph_starts.tolist() == expected.paragraph_starts.tolist()
-    assert not list(tmp_path.glob("*.tmp"))
+def same_documents(a: EncodedDocuments, b: EncodedDocuments) -> bool:
+    arrays = ("token_ids", "sentence_starts", "document_starts", "paragraph_starts", "labels")
+    return all(np.array_equal(getattr(a, name), getattr(b, name)) for name in arrays)
+
+
+def test_encoded_documents_survive_the_cache_folder_written_chunk_by_chunk(tmp_path):
+    documents = EncodedDocuments.from_documents(DOCUMENTS * 3, [1, 0, 1] * 3)
+    chunks = [EncodedDocuments.from_documents(DOCUMENTS * 3, [1, 0, 1] * 3)]  # one chunk
+    chunks.append(EncodedDocuments.from_documents(DOCUMENTS[:2], [1, 0]))  # and three more
+    chunks += [EncodedDocuments.from_documents(DOCUMENTS[2:] + DOCUMENTS, [1, 1, 0, 1])]
+    chunks += [EncodedDocuments.from_documents(DOCUMENTS, [1, 0, 1])]
+    assert write_encoded(chunks[:1], tmp_path / "whole") == 9
+    assert write_encoded(chunks[1:], tmp_path / "chunked") == 9
+    whole, chunked = EncodedDocuments.load(tmp_path / "whole"), EncodedDocuments.load(tmp_path / "chunked")
+    assert isinstance(whole.token_ids, np.memmap)  # read from disk as batches need it, not loaded whole
+    assert same_documents(whole, documents) and same_documents(chunked, documents)
+    assert torch.equal(collate(chunked, np.arange(9)).word_ids, collate(documents, np.arange(9)).word_ids)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["chunked", "whole"]  # no partial folders left
+
+    def interrupted():
+        yield chunks[1]
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        write_encoded(interrupted(), tmp_path / "interrupted")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["chunked", "whole"]
+
+
+def test_encoding_in_several_processes_gives_the_same_split(imdb_module):
+    documents = list(itertools.islice(imdb_module.train_documents(), 700))
+    serial = encode_documents(documents, imdb_module.encoder, chunk_size=100)
+    chunks = list(encode_chunks(documents, imdb_module.encoder, chunk_size=100, workers=2))
+    assert len(chunks) == 7 and [len(c) for c in chunks] == [100] * 7
+    assert np.array_equal(np.concatenate([c.labels for c in chunks]), [label for _, label in documents])
+    assert np.array_equal(np.concatenate([c.token_ids for c in chunks]), serial.token_ids)
 
 
 def test_encoded_splits_are_cached(imdb_dir, tmp_path, monkeypatch):
     first = imdb(imdb_dir, tmp_path, train_fraction=0.05).encoded("train")
-    monkeypatch.setattr(datamodule_module, "encode_documents", lambda *a, **k: pytest.fail("encoded again"))
+    monkeypatch.setattr(datamodule_module, "encode_chunks", lambda *a, **k: pytest.fail("encoded again"))
     second = imdb(imdb_dir, tmp_path, train_fraction=0.05).encoded("train")
     assert np.array_equal(first.token_ids, second.token_ids) and np.array_equal(first.labels, second.labels)
     with pytest.raises(pytest.fail.Exception):
@@ -172,8 +207,54 @@ def test_missing_column_is_a_clear_error(imdb_dir, tmp_path):
         imdb(imdb_dir, tmp_path, text_column="review")
     with pytest.raises(DataError, match="label column 'stars' not in the dataset"):
         imdb(imdb_dir, tmp_path, label_column="stars")
-    with pytest.raises(DataError, match="Label column 'rating' has no class names"):
-        imdb(imdb_dir, tmp_path, label_column="rating")
+
+
+def test_labels_without_class_names_are_the_training_splits_values(imdb_dir, tmp_path):
+    """IMDB's rating column (1-4, 7-10, no ClassLabel): the 8 classes that imdb_rating names by hand."""
+    dm = imdb(imdb_dir, tmp_path, label_column="rating", train_fraction=0.2)
+    assert dm.label_names == ["1", "2", "3", "4", "7", "8", "9", "10"]
+    assert dm.hparams.label_names == dm.label_names  # saved with the data settings in checkpoints
+    texts = {text: label for text, label in itertools.islice(dm.val_documents(), 200)}
+    ratings = {row["text"]: row["rating"] for row in load_streaming(str(imdb_dir), tmp_path)["train"].take(25_000)}
+    assert all(dm.label_names[label] == str(ratings[text]) for text, label in texts.items())
+
+
+def unnamed(tmp_path, rows: list[tuple[str, object]], split_rows=None, **settings) -> HFDataModule:
+    """A module over parquet files whose label column has no class names."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    folder = tmp_path / "unnamed"
+    for split, split_rows_ in (("train", rows), ("test", split_rows or rows[:2])) if not folder.exists() else ():
+        folder.mkdir(parents=True, exist_ok=True)
+        texts, labels = zip(*split_rows_, strict=True)
+        pq.write_table(pa.table({"text": list(texts), "label": list(labels)}), folder / f"{split}.parquet")
+    dm = HFDataModule(str(folder), str(tmp_path), str(tmp_path / "cache"), min_frequency=1, val_fraction=0.0,
+                      **settings)  # fmt: skip
+    dm.setup()
+    return dm
+
+
+def test_integer_and_string_labels_get_names_in_the_pass_that_trains_the_tokenizer(tmp_path, monkeypatch):
+    numbers = unnamed(tmp_path / "int", [(f"Review {i}.", i % 3) for i in range(30)])
+    assert numbers.label_names == ["0", "1", "2"]
+    assert [label for _, label in numbers.train_documents()][:4] == [0, 1, 2, 0]
+    words = unnamed(tmp_path / "str", [(f"Review {i}.", ["pos", "neg", "mixed"][i % 3]) for i in range(30)])
+    assert words.label_names == ["mixed", "neg", "pos"]
+    assert [label for _, label in words.train_documents()][:3] == [2, 1, 0]
+    given = unnamed(tmp_path / "given", [(f"Review {i}.", i % 2) for i in range(30)], label_names=["no", "yes"])
+    assert given.label_names == ["no", "yes"]  # config still wins
+    monkeypatch.setattr(datamodule_module, "train_tokenizer", lambda *a, **k: pytest.fail("read again"))
+    again = unnamed(tmp_path / "str", [(f"Review {i}.", ["pos", "neg", "mixed"][i % 3]) for i in range(30)])
+    assert again.label_names == ["mixed", "neg", "pos"]  # from the cache, with the tokenizer
+
+
+def test_a_label_training_never_saw_is_one_error_naming_it(tmp_path):
+    dm = unnamed(tmp_path, [(f"Review {i}.", i % 2) for i in range(30)], split_rows=[("New.", 0), ("Odd.", 7)])
+    with pytest.raises(DataError, match=r"Unknown label 7 in column 'label'"):
+        dm.encoded("test")
+    with pytest.raises(DataError, match="holds float values: expected integers or strings"):
+        unnamed(tmp_path / "float", [("A.", 1.0), ("B.", 0.5)])
 
 
 def test_dataset_found_nowhere_says_where_it_looked(tmp_path, monkeypatch):

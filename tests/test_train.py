@@ -147,3 +147,39 @@ def test_a_checkpoint_from_before_levels_still_loads(debug_run, tmp_path, data):
     resumed = train(tmp_path / "resumed", data, f"ckpt_path={tmp_path / 'before_levels.ckpt'}", check=False)
     assert resumed.returncode == 1 and "saved before model.levels" in resumed.stdout + resumed.stderr
     assert "Traceback" not in resumed.stderr
+
+
+def test_a_folder_with_string_labels_and_no_names_trains_and_its_checkpoint_names_them(small_imdb, tmp_path):
+    """data.path=DIR and nothing else about labels: names from the training split, kept in the checkpoint
+    for prediction and for evaluation (which matches the test split's labels to them by value)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    from hydra import compose, initialize_config_dir
+    from hydra.core.hydra_config import HydraConfig
+    from omegaconf import open_dict
+
+    import hdc
+    from hdc.evaluate import evaluate
+    from hdc.paths import CONFIG_DIR
+    from tests.conftest import train_in_process
+
+    folder = tmp_path / "mine"
+    folder.mkdir()
+    for split in ("train", "test"):
+        table = pq.read_table(small_imdb / f"{split}.parquet", columns=["text", "label"]).to_pydict()
+        names = [["negative", "positive"][label] for label in table["label"]]  # plain strings, no ClassLabel
+        pq.write_table(pa.table({"text": table["text"], "label": names}), folder / f"{split}.parquet")
+    run, cache = tmp_path / "run", tmp_path / "cache"
+    train_in_process(run, f"data.path={folder}", f"paths.cache_dir={cache}", "logger=none")
+    checkpoint = next((run / "checkpoints").glob("epoch_*.ckpt"))
+    [prediction] = hdc.load(checkpoint).predict(["A wonderful film."])
+    assert set(prediction.probabilities) == {"negative", "positive"}
+
+    with initialize_config_dir(str(CONFIG_DIR), version_base="1.3"):
+        cfg = compose("eval.yaml", [f"ckpt_path={checkpoint}", f"paths.cache_dir={cache}"], return_hydra_config=True)
+    with open_dict(cfg):
+        cfg.hydra.runtime.output_dir = str(tmp_path / "eval")
+    HydraConfig.instance().set_config(cfg)
+    (tmp_path / "eval").mkdir()
+    result = evaluate(cfg)
+    assert result["test/documents"] == 400

@@ -30,8 +30,13 @@ class Batch:
     def __len__(self) -> int:
         return len(self.sentence_counts)
 
-    def to(self, device: torch.device | str) -> "Batch":
-        return Batch(**{field.name: getattr(self, field.name).to(device) for field in fields(self)})
+    def to(self, device: torch.device | str, non_blocking: bool = False) -> "Batch":
+        return Batch(**{f.name: getattr(self, f.name).to(device, non_blocking=non_blocking) for f in fields(self)})
+
+    def pin_memory(self) -> "Batch":
+        """Page-locked copies (what a DataLoader with pin_memory=True calls): copies to a GPU then
+        run asynchronously, overlapping the step before."""
+        return Batch(**{f.name: getattr(self, f.name).pin_memory() for f in fields(self)})
 
 
 def padding_fractions(batches: Iterable[Batch]) -> tuple[float, float]:
@@ -85,6 +90,10 @@ class BucketedBatches(Dataset):
     shuffled again; without one the split keeps its order (evaluation). The order is fixed when the
     object is made, so every data loader worker and process agrees on it.
 
+    With `batch_tokens`, a batch holds documents until their words reach about that many (at most one
+    document more) instead of `batch_size` documents: batches of long documents get fewer of them,
+    batches of short ones more, and every step does about the same work (what a GPU wants).
+
     With `world_size` > 1 (distributed training) rank `rank` keeps every world_size-th batch. Ranks
     must step in lockstep, so the largest batches are first halved until the count divides evenly:
     every document is seen once per epoch, on one rank (no DistributedSampler-style repeats).
@@ -98,6 +107,7 @@ class BucketedBatches(Dataset):
         seed: int | Sequence[int] | None = None,
         rank: int = 0,
         world_size: int = 1,
+        batch_tokens: int | None = None,
     ):
         self.documents = documents
         rng = np.random.default_rng(seed)
@@ -107,7 +117,11 @@ class BucketedBatches(Dataset):
         for start in range(0, len(order), max(bucket_size, batch_size)):
             bucket = order[start : start + max(bucket_size, batch_size)]
             bucket = bucket[np.lexsort((tokens[bucket], sentences[bucket]))]
-            self.batches += np.split(bucket, range(batch_size, len(bucket), batch_size))
+            if batch_tokens is None:
+                self.batches += np.split(bucket, range(batch_size, len(bucket), batch_size))
+            else:  # a new batch where the running word count enters the next multiple of batch_tokens
+                budget = (np.cumsum(tokens[bucket]) - 1) // batch_tokens
+                self.batches += np.split(bucket, np.flatnonzero(np.diff(budget)) + 1)
         if seed is not None:
             self.batches = [self.batches[i] for i in rng.permutation(len(self.batches))]
         while len(self.batches) % world_size:

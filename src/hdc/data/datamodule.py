@@ -3,6 +3,8 @@
 import hashlib
 import json
 import logging
+import os
+import shutil
 import time
 import warnings
 from pathlib import Path
@@ -14,10 +16,11 @@ from tokenizers import Tokenizer
 from torchdata.stateful_dataloader import StatefulDataLoader
 
 from hdc.data.batching import BucketedBatches
-from hdc.data.encoded import EncodedDocuments, encode_documents
+from hdc.data.encoded import EncodedDocuments, encode_chunks, encode_documents, write_encoded
 from hdc.data.source import (
     LabelledSplit,
     document_text,
+    inferred_label_names,
     label_names_of,
     load_streaming,
     local_fingerprint,
@@ -67,6 +70,8 @@ class HFDataModule(L.LightningDataModule):
         bucket_size: int = 2048,
         shuffle_seed: int = 0,
         num_workers: int = 0,
+        encode_workers: int | None = None,
+        batch_tokens: int | None = None,
     ):
         super().__init__()
         self.save_hyperparameters(logger=False)
@@ -90,13 +95,18 @@ class HFDataModule(L.LightningDataModule):
         if hp.train_split not in self.splits:
             raise DataError(f"split {hp.train_split!r} not in {hp.path!r} (splits: {list(self.splits)})")
         require_columns(self.splits[hp.train_split], hp.text_column, hp.label_column)
-        self.label_names = label_names_of(self.splits[hp.train_split], hp.label_column, hp.label_names)
-        self.encoder = DocumentEncoder(self._tokenizer(), hp.max_sentences, hp.max_words)
+        self.label_names = label_names_of(self.splits[hp.train_split], hp.label_column, hp.label_names) or []
+        tokenizer, inferred = self._tokenizer(infer_labels=not self.label_names)
+        if inferred is not None:  # kept with the data settings (checkpoints): labels matched by value everywhere
+            self.label_names = hp.label_names = inferred
+            log.info(f"Labels of column {hp.label_column!r}, from the training split: {inferred}")
+        self.encoder = DocumentEncoder(tokenizer, hp.max_sentences, hp.max_words)
 
     def _split(self, name: str, keep: tuple[float, float] = (0.0, 1.0)) -> LabelledSplit:
         hp = self.hparams
         columns = (hp.text_column, hp.label_column)
-        return LabelledSplit(self.splits[name], *columns, self.label_names, keep, hp.split_seed, bool(hp.label_names))
+        names = self.label_names or None  # None while they are inferred: labels as they are
+        return LabelledSplit(self.splits[name], *columns, names, keep, hp.split_seed, bool(hp.label_names))
 
     @property
     def _carves_validation(self) -> bool:
@@ -116,33 +126,48 @@ class HFDataModule(L.LightningDataModule):
     def test_documents(self) -> LabelledSplit | None:
         return self._split(self.hparams.test_split) if self.hparams.test_split in self.splits else None
 
-    def _tokenizer(self) -> Tokenizer:
+    def _tokenizer(self, infer_labels: bool) -> tuple[Tokenizer, list[str] | None]:
+        """The tokenizer, trained on the training documents, and with `infer_labels` the label names
+        seen in the same pass (both cached for later runs)."""
         cache = self._cache_path("tokenizers", "json")
-        if cache.exists():
+        labels_cache = cache.with_suffix(".labels.json")
+        if cache.exists() and (labels_cache.exists() or not infer_labels):
             log.info(f"Tokenizer from cache {cache}")
-            return Tokenizer.from_file(str(cache))
+            return Tokenizer.from_file(str(cache)), json.loads(labels_cache.read_text()) if infer_labels else None
         log.info("Training the tokenizer on the training documents (cached for later runs)")
-        tokenizer = train_tokenizer((text for text, _ in self.train_documents()), self.hparams.min_frequency)
+        values: set = set()
+
+        def texts():
+            for text, label in self.train_documents():
+                values.add(label)
+                yield text
+
+        tokenizer = train_tokenizer(texts(), self.hparams.min_frequency)
+        names = inferred_label_names(values, self.hparams.label_column) if infer_labels else None
+        if names is not None:
+            with written_atomically(labels_cache) as partial:
+                partial.write_text(json.dumps(names))
         with written_atomically(cache) as partial:
             tokenizer.save(str(partial))
-        return tokenizer
+        return tokenizer, names
 
     def encoded(self, stage: str) -> EncodedDocuments:
         """The "train", "val" or "test" documents as word ids: encoded on first use, then from the cache."""
         if stage not in self._encoded:
-            cache = self._cache_path("encoded", "arrow", stage=stage, tokenizer=self.encoder.tokenizer.to_str())
+            cache = self._cache_path("encoded", "split", stage=stage, tokenizer=self.encoder.tokenizer.to_str())
             if not cache.exists():
                 documents = {"train": self.train_documents, "val": self.val_documents, "test": self.test_documents}
                 split = documents[stage]()
                 if split is None:
                     raise DataError(f"split {self.hparams.test_split!r} not in {self.hparams.path!r} "
                                     f"(splits: {list(self.splits)})")  # fmt: skip
-                start = time.perf_counter()
-                encoded = encode_documents(split, self.encoder)
-                if not len(encoded):
+                start, workers = time.perf_counter(), self.hparams.encode_workers or available_cores()
+                count = write_encoded(encode_chunks(split, self.encoder, workers=workers), cache)
+                if not count:
+                    shutil.rmtree(cache)
                     raise DataError(f"the {stage} split of {self.hparams.path!r} has no documents")
-                encoded.save(cache)
-                log.info(f"Encoded {len(encoded)} {stage} documents in {time.perf_counter() - start:.1f} s -> {cache}")
+                log.info(f"Encoded {count} {stage} documents in {time.perf_counter() - start:.1f} s "
+                         f"({workers} processes) -> {cache}")  # fmt: skip
             self._encoded[stage] = EncodedDocuments.load(cache)
         return self._encoded[stage]
 
@@ -186,7 +211,7 @@ class HFDataModule(L.LightningDataModule):
             "settings": settings,
             "extra": extra,
             "files": local_fingerprint(self.hparams.path, self.hparams.data_dir),
-            "version": 3,  # 3: encoded splits keep paragraphs
+            "version": 4,  # 3: encoded splits keep paragraphs; 4: as memory-mapped folders
         }
         digest = hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:16]
         return Path(self.hparams.cache_dir) / kind / f"{digest}.{suffix}"
@@ -194,15 +219,17 @@ class HFDataModule(L.LightningDataModule):
     def _loader(self, stage: str, seed: list[int] | None) -> StatefulDataLoader:
         hp = self.hparams
         rank, world_size = (self.trainer.global_rank, self.trainer.world_size) if self.trainer else (0, 1)
-        batches = BucketedBatches(self.encoded(stage), hp.batch_size, hp.bucket_size, seed, rank, world_size)
+        batches = BucketedBatches(self.encoded(stage), hp.batch_size, hp.bucket_size, seed, rank, world_size,
+                                  hp.batch_tokens)  # fmt: skip
         # Stateful: Lightning saves how far an epoch got in every checkpoint, so that a run resumed
         # from a mid-epoch checkpoint continues with the next batch of the same epoch order.
         # Its own generator: making an iterator draws a seed, which must not move the global RNG
         # (dropout's), or a resumed run, which makes its iterators at other times, would diverge.
         generator = torch.Generator().manual_seed(hp.shuffle_seed)
-        return StatefulDataLoader(
-            batches, batch_size=None, shuffle=False, num_workers=hp.num_workers, generator=generator
-        )
+        # Pinned batches on a GPU: Lightning copies them with non_blocking=True.
+        on_gpu = self.trainer is not None and self.trainer.strategy.root_device.type == "cuda"
+        return StatefulDataLoader(batches, batch_size=None, shuffle=False, num_workers=hp.num_workers,
+                                  generator=generator, pin_memory=on_gpu)  # fmt: skip
 
     def train_dataloader(self) -> StatefulDataLoader:
         # Lightning reloads this every epoch (trainer.reload_dataloaders_every_n_epochs=1), so each
@@ -218,6 +245,12 @@ class HFDataModule(L.LightningDataModule):
 
 
 # Settings that change how batches are drawn or where files live, not what a cached file holds.
-_LOADING_SETTINGS = ("data_dir", "cache_dir", "batch_size", "bucket_size", "shuffle_seed", "num_workers")
+_LOADING_SETTINGS = ("data_dir", "cache_dir", "batch_size", "bucket_size", "shuffle_seed", "num_workers",
+                     "encode_workers", "batch_tokens")  # fmt: skip
 _TOKENIZER_SETTINGS = ("path", "name", "text_column", "train_split", "val_split", "val_fraction", "train_fraction",
                        "split_seed", "min_frequency")  # fmt: skip
+
+
+def available_cores() -> int:
+    """The cores this process may run on (a container's or a job's share, not the machine's)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1

@@ -1,19 +1,26 @@
-"""Raw documents -> an encoded split: word ids in flat arrays, built once and cached as an Arrow file.
+"""Raw documents -> an encoded split: word ids in flat arrays, built once and cached as a folder of
+memory-mapped arrays.
 
 Tokenizing is by far the costliest step between raw text and a batch (a few thousand IMDB reviews per
-second), so each split is encoded once per tokenizer and caps, like a `datasets` map cache; every
-epoch then reads ids from a memory-mapped file and batching costs almost nothing.
+second and core), so each split is encoded once per tokenizer and caps, like a `datasets` map cache,
+by all cores and in chunks (memory bounded by a few chunks, not by the split); every epoch then reads
+ids from memory-mapped files and batching costs almost nothing.
 """
 
-from collections.abc import Iterable, Sequence
+import json
+import multiprocessing
+import os
+import shutil
+import sys
+from collections import deque
+from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from itertools import chain, islice
 from pathlib import Path
 
 import numpy as np
-import pyarrow as pa
 
 from hdc.data.vocab import Document, DocumentEncoder
-from hdc.paths import written_atomically
 
 
 class EncodedDocuments:
@@ -67,41 +74,66 @@ class EncodedDocuments:
     def paragraph_counts(self) -> np.ndarray:
         return np.diff(np.searchsorted(self.paragraph_starts, self.document_starts))
 
-    def to_arrow(self) -> pa.Table:
-        sentences = pa.ListArray.from_arrays(self.sentence_starts, pa.array(self.token_ids, pa.int32()))
-        paragraph_sizes = pa.array(np.diff(self.paragraph_starts), pa.int32())
-        return pa.table(
-            {
-                "ids": pa.ListArray.from_arrays(self.document_starts, sentences),
-                "paragraph_sizes": pa.ListArray.from_arrays(_starts(self.paragraph_counts), paragraph_sizes),
-                "label": self.labels,
-            }
-        )
-
-    @classmethod
-    def from_arrow(cls, table: pa.Table) -> "EncodedDocuments":
-        documents = table.column("ids").combine_chunks()
-        if documents.offset or documents.values.offset:  # a sliced array: start its offsets at 0
-            documents = pa.concat_arrays([pa.array([], documents.type), documents])
-        sentences = documents.values
-        paragraph_sizes = table.column("paragraph_sizes").combine_chunks().flatten().to_numpy()
-        return cls(
-            sentences.values.to_numpy(),
-            sentences.offsets.to_numpy().astype(np.int64),
-            documents.offsets.to_numpy().astype(np.int64),
-            _starts(paragraph_sizes),
-            table.column("label").to_numpy(),
-        )
-
     def save(self, path: Path) -> None:
-        """Write atomically: an interrupted run never leaves a truncated cache behind."""
-        table = self.to_arrow()
-        with written_atomically(path) as partial, pa.ipc.new_file(str(partial), table.schema) as writer:
-            writer.write_table(table)
+        """Write as a cache folder (see write_encoded)."""
+        write_encoded([self], path)
 
     @classmethod
     def load(cls, path: Path) -> "EncodedDocuments":
-        return cls.from_arrow(pa.ipc.open_file(pa.memory_map(str(path))).read_all())
+        """A cache folder written by write_encoded, memory-mapped: a split of any size costs the pages
+        that batches touch, not its size in memory."""
+        meta = json.loads((path / "meta.json").read_text())
+        if meta.get("format") != _FORMAT:
+            raise ValueError(f"{path}: not an encoded split of format {_FORMAT}")
+        arrays = {
+            name: np.memmap(path / name, dtype=dtype, mode="r", shape=(meta["lengths"][name],))
+            for name, dtype in _ARRAYS.items()
+        }
+        return cls(**arrays)
+
+
+_FORMAT = 4  # 4: flat arrays in a folder, memory-mapped (3: one Arrow file, read whole)
+_ARRAYS = {"token_ids": np.int32, "sentence_starts": np.int64, "document_starts": np.int64,
+           "paragraph_starts": np.int64, "labels": np.int64}  # fmt: skip
+
+
+def write_encoded(chunks: Iterable[EncodedDocuments], path: Path) -> int:
+    """Append encoded chunks, in order, to one split's cache folder: a raw file per array, each
+    chunk's offsets shifted past the chunks before it, so memory holds one chunk at a time however
+    large the split. Written beside `path` and renamed into place when complete (an interrupted run
+    leaves no half-written cache). Returns the number of documents."""
+    partial = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    shutil.rmtree(partial, ignore_errors=True)
+    partial.mkdir(parents=True)
+    try:
+        files = {name: open(partial / name, "wb") for name in _ARRAYS}  # noqa: SIM115 (closed below)
+        lengths = dict.fromkeys(_ARRAYS, 0)
+        shifts = {"token_ids": 0, "sentence_starts": 0, "document_starts": 0, "paragraph_starts": 0}
+
+        def append(name: str, values: np.ndarray) -> None:
+            files[name].write(np.ascontiguousarray(values, dtype=_ARRAYS[name]).tobytes())
+            lengths[name] += len(values)
+
+        for name in ("sentence_starts", "document_starts", "paragraph_starts"):
+            append(name, np.zeros(1))
+        for chunk in chunks:
+            append("token_ids", chunk.token_ids)
+            append("sentence_starts", chunk.sentence_starts[1:] + shifts["token_ids"])
+            append("document_starts", chunk.document_starts[1:] + shifts["sentence_starts"])
+            append("paragraph_starts", chunk.paragraph_starts[1:] + shifts["sentence_starts"])
+            append("labels", chunk.labels)
+            shifts["token_ids"] += len(chunk.token_ids)
+            shifts["sentence_starts"] += len(chunk.sentence_starts) - 1
+        for file in files.values():
+            file.close()
+        (partial / "meta.json").write_text(json.dumps({"format": _FORMAT, "lengths": lengths}))
+        if path.exists():  # another process wrote the same cache meanwhile: same content
+            shutil.rmtree(path)
+        partial.rename(path)
+    except BaseException:
+        shutil.rmtree(partial, ignore_errors=True)
+        raise
+    return lengths["labels"]
 
 
 def _starts(lengths) -> np.ndarray:
@@ -109,15 +141,47 @@ def _starts(lengths) -> np.ndarray:
     return np.concatenate([[0], np.cumsum(lengths, dtype=np.int64)]).astype(np.int64)
 
 
+def encode_chunks(
+    documents: Iterable[tuple[str, int]], encoder: DocumentEncoder, chunk_size: int = 2048, workers: int = 1
+) -> Iterator[EncodedDocuments]:
+    """Encode a stream of (text, label), `chunk_size` documents at a time, in order.
+
+    With `workers` > 1 the chunks are encoded by that many processes (splitting sentences is Python,
+    one core each), at most two chunks per process in flight: memory stays a few chunks however long
+    the stream. The stream itself is read here, in this process.
+    """
+    stream = iter(documents)
+    chunks = iter(lambda: list(islice(stream, chunk_size)), [])
+    if workers <= 1:
+        for chunk in chunks:
+            yield _encode(encoder, chunk)
+        return
+    # fork, as torch's DataLoader workers: no re-import of the entry point; the workers use no torch.
+    # Each worker tokenizes on one thread (TOKENIZERS_PARALLELISM, read when the pool forks).
+    context = multiprocessing.get_context("fork" if sys.platform == "linux" else None)
+    parallelism = os.environ.get("TOKENIZERS_PARALLELISM")
+    os.environ["TOKENIZERS_PARALLELISM"] = "false"
+    try:
+        with ProcessPoolExecutor(workers, context, initializer=_set_worker_encoder, initargs=(encoder,)) as pool:
+            pending: deque = deque()
+            for chunk in chunks:
+                pending.append(pool.submit(_encode_in_worker, chunk))
+                if len(pending) >= 2 * workers:
+                    yield pending.popleft().result()
+            while pending:
+                yield pending.popleft().result()
+    finally:
+        if parallelism is None:
+            os.environ.pop("TOKENIZERS_PARALLELISM", None)
+        else:
+            os.environ["TOKENIZERS_PARALLELISM"] = parallelism
+
+
 def encode_documents(
     documents: Iterable[tuple[str, int]], encoder: DocumentEncoder, chunk_size: int = 2048
 ) -> EncodedDocuments:
-    """Encode a stream of (text, label) in chunks (one tokenizer call per chunk)."""
-    stream = iter(documents)
-    parts = []
-    while chunk := list(islice(stream, chunk_size)):
-        texts, labels = zip(*chunk, strict=True)
-        parts.append(EncodedDocuments.from_documents(encoder.encode(list(texts)), labels))
+    """Encode a stream of (text, label) into memory (for caches of any size: write_encoded(encode_chunks(...)))."""
+    parts = list(encode_chunks(documents, encoder, chunk_size))
 
     def joined(lengths) -> np.ndarray:
         return np.concatenate([np.zeros(0, np.int64), *(lengths(part) for part in parts)])
@@ -129,3 +193,20 @@ def encode_documents(
         joined(lambda part: part.paragraph_counts),
         joined(lambda part: part.labels),
     )
+
+
+def _encode(encoder: DocumentEncoder, chunk: list[tuple[str, int]]) -> EncodedDocuments:
+    texts, labels = zip(*chunk, strict=True)
+    return EncodedDocuments.from_documents(encoder.encode(list(texts)), labels)
+
+
+_worker_encoder: DocumentEncoder | None = None
+
+
+def _set_worker_encoder(encoder: DocumentEncoder) -> None:
+    global _worker_encoder
+    _worker_encoder = encoder
+
+
+def _encode_in_worker(chunk: list[tuple[str, int]]) -> EncodedDocuments:
+    return _encode(_worker_encoder, chunk)

@@ -85,8 +85,9 @@ class LabelledSplit:
     `keep` = (low, high) keeps only documents whose hash_fraction falls in [low, high): that is how
     validation is carved out of train (and how a quick run takes a fixed share of train).
     A label value is matched to a name, or else taken as an index. With `names_are_values` (label
-    names given in config) a number is matched by its text first, so that a rating column with
-    label_names [1, 2, 3, 4, 7, 8, 9, 10] maps 7 to class 4, not to index 7.
+    names given in config, or inferred from the values) a number is matched by its text first, so
+    that a rating column with label_names [1, 2, 3, 4, 7, 8, 9, 10] maps 7 to class 4, not to index 7.
+    Without label names (None: while they are being inferred) labels come as they are in the data.
     """
 
     def __init__(
@@ -94,7 +95,7 @@ class LabelledSplit:
         dataset: datasets.IterableDataset,
         text_column: str | list[str],
         label_column: str,
-        label_names: list[str],
+        label_names: list[str] | None,
         keep: tuple[float, float] = (0.0, 1.0),
         seed: int = 0,
         names_are_values: bool = False,
@@ -104,7 +105,7 @@ class LabelledSplit:
             dataset = dataset.select_columns([*text_columns(text_column), label_column])
         self.dataset = dataset
         self.text_columns, self.label_column = text_columns(text_column), label_column
-        self.label_ids = {name: i for i, name in enumerate(label_names)}
+        self.label_ids = None if label_names is None else {name: i for i, name in enumerate(label_names)}
         self.keep, self.seed, self.names_are_values = keep, seed, names_are_values
 
     def label_id(self, value) -> int:
@@ -126,17 +127,30 @@ class LabelledSplit:
                 raise DataError(f"row lacks a column of {[*self.text_columns, self.label_column]}: {list(row)}")
             text = document_text(row, self.text_columns)
             if whole or low <= hash_fraction(text, self.seed) < high:
-                yield text, self.label_id(row[self.label_column])
+                value = row[self.label_column]
+                yield text, value if self.label_ids is None else self.label_id(value)
 
 
-def label_names_of(dataset: datasets.IterableDataset, label_column: str, configured: list[str] | None) -> list[str]:
-    """Label names from config if given, else from the dataset's ClassLabel feature."""
+def label_names_of(
+    dataset: datasets.IterableDataset, label_column: str, configured: list[str] | None
+) -> list[str] | None:
+    """Label names from config if given, else from the dataset's ClassLabel feature; None if neither
+    (then inferred_label_names, from the values of the training split)."""
     if configured:
-        return list(configured)
+        return [str(name) for name in configured]
     feature = (dataset.features or {}).get(label_column)
-    if isinstance(feature, datasets.ClassLabel):
-        return list(feature.names)
-    raise DataError(
-        f"Label column {label_column!r} has no class names in the dataset's features; "
-        f"set data.label_names=[name0,name1,...]"
-    )
+    return list(feature.names) if isinstance(feature, datasets.ClassLabel) else None
+
+
+def inferred_label_names(values: set, label_column: str) -> list[str]:
+    """Names for a label column without class names: its distinct values in the training split, sorted
+    (integers by value: 0..K-1 stay in order, ratings 1-4, 7-10 become 8 classes), matched by value."""
+    if not values:
+        raise DataError(f"Label column {label_column!r}: no labels in the training split")
+    if all(isinstance(v, int) and not isinstance(v, bool) for v in values):
+        return [str(v) for v in sorted(values)]
+    if all(isinstance(v, str) for v in values):
+        return sorted(values)
+    kinds = sorted({type(v).__name__ for v in values})
+    raise DataError(f"Label column {label_column!r} holds {' and '.join(kinds)} values: expected integers or "
+                    f"strings; set data.label_names=[name0,name1,...]")  # fmt: skip

@@ -83,9 +83,16 @@ def train(folder: str, overrides: list[str]) -> dict:
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024,
         "test_acc": metrics.get("test/acc"),
         "val_acc": metrics.get("val/acc"),
-        "log": [
-            line for line in log.splitlines() if any(k in line for k in ("Encoded", "Tokenizer", "run_training_epoch"))
-        ],
+        "log": [line for line in log.splitlines() if "Encoded" in line or "Tokenizer" in line],
+        # with +trainer.profiler=simple: the FIT report's epoch line (mean duration, s)
+        "profiler_epoch": next(
+            (
+                " ".join(line.split())
+                for line in (run_dir / "stderr.txt").read_text().splitlines()
+                if "run_training_epoch" in line
+            ),
+            None,
+        ),  # fmt: skip
         "run_dir": str(run_dir),
         "rss_timeline_s_anon_mb_file_mb": timeline,
     }

@@ -18,6 +18,7 @@ from torchmetrics.classification import MulticlassAccuracy, MulticlassConfusionM
 from hdc.data.batching import Batch
 from hdc.data.vocab import DocumentEncoder
 from hdc.errors import HdcError
+from hdc.models.fasttext import FastText
 from hdc.models.han import HAN, PAPER_LEVELS
 
 
@@ -27,8 +28,10 @@ class HANClassifier(L.LightningModule):
         vocab_size: int,
         label_names: list[str],
         embedding_dim: int = 200,
-        levels: Sequence[dict] = PAPER_LEVELS,
+        levels: Sequence[dict] | None = PAPER_LEVELS,
         dropout: float = 0.0,
+        net: str = "han",
+        buckets: int = 1_000_000,
         optimizer: Callable[..., torch.optim.Optimizer] | None = None,
         scheduler: Callable[..., torch.optim.lr_scheduler.LRScheduler] | None = None,
         encoder: DocumentEncoder | None = None,
@@ -40,8 +43,13 @@ class HANClassifier(L.LightningModule):
         self.encoder = encoder
         self.data_settings: dict = {}  # the data config of training, restored from a checkpoint
         self.label_names = list(label_names)
-        architecture = {k: v for k, v in self.hparams.items() if k != "label_names"}  # the arguments above
-        self.net = HAN(num_classes=len(label_names), **architecture)
+        # net "han": the HAN of `levels`; "fasttext": the baseline (a bag of words and hashed bigrams)
+        if net == "han":
+            self.net = HAN(vocab_size, len(label_names), embedding_dim, levels, dropout=dropout)
+        elif net == "fasttext":
+            self.net = FastText(vocab_size, len(label_names), embedding_dim, buckets, dropout)
+        else:
+            raise ValueError(f"net {net!r} is not one of ['han', 'fasttext']")
         metrics = MetricCollection(
             {
                 "acc": MulticlassAccuracy(len(label_names), average="micro"),

@@ -213,7 +213,9 @@ def test_segment_recurrence_passes_no_gradient_through_its_memory():
     items = torch.randn(6, 8, requires_grad=True)  # one unit of 6 items: segments [0, 1], [2, 3], [4, 5]
     lengths = torch.tensor([6])
     encoded, _, _ = level._self_attention(items, torch.zeros(6, dtype=torch.long), lengths)  # [1 unit, 6, size]
-    encoded[0, 4:].sum().backward()  # the last segment, which attended to [2, 3] through the cache
+    # the last segment, which attended to [2, 3] through the cache; weighted, since a plain sum of
+    # layer-normed features is constant (its gradient would be zero up to rounding)
+    (encoded[0, 4:] * torch.randn(2, encoded.size(-1))).sum().backward()
     assert torch.all(items.grad[:4] == 0) and torch.all(items.grad[4:].abs().sum(1) > 0)
 
 

@@ -131,6 +131,14 @@ class HANClassifier(L.LightningModule):
             torch.nn.utils.clip_grad_norm_(parameters, gradient_clip_val)
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
+        # A finite loss can still take a step that overflows the weights (a huge learning rate): the
+        # next loss is NaN and stops training, but a checkpoint written in between must not keep them.
+        if not all(torch.isfinite(value).all() for value in checkpoint["state_dict"].values()):
+            raise HdcError(
+                f"the weights became non-finite at epoch {self.current_epoch}, step {self.global_step}: training "
+                f"stopped without saving them; checkpoints/last.ckpt holds the last good state. Lower "
+                f"model.optimizer.lr (or check the data), then resume with ckpt_path=last"
+            )
         if self.encoder is not None:
             datamodule = self.trainer.datamodule if self._trainer is not None else None
             checkpoint["hdc"] = {

@@ -15,6 +15,7 @@ import sys
 from collections import deque
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
+from contextlib import ExitStack
 from itertools import chain, islice
 from pathlib import Path
 
@@ -105,29 +106,27 @@ def write_encoded(chunks: Iterable[EncodedDocuments], path: Path) -> int:
     partial = path.with_name(f"{path.name}.{os.getpid()}.tmp")
     shutil.rmtree(partial, ignore_errors=True)
     partial.mkdir(parents=True)
+    lengths = dict.fromkeys(_ARRAYS, 0)
     try:
-        files = {name: open(partial / name, "wb") for name in _ARRAYS}  # noqa: SIM115 (closed below)
-        lengths = dict.fromkeys(_ARRAYS, 0)
-        shifts = {"token_ids": 0, "sentence_starts": 0, "document_starts": 0, "paragraph_starts": 0}
+        with ExitStack() as files:
+            file = {name: files.enter_context(open(partial / name, "wb")) for name in _ARRAYS}
 
-        def append(name: str, values: np.ndarray) -> None:
-            files[name].write(np.ascontiguousarray(values, dtype=_ARRAYS[name]).tobytes())
-            lengths[name] += len(values)
+            def append(name: str, values) -> None:
+                file[name].write(np.ascontiguousarray(values, dtype=_ARRAYS[name]).tobytes())
+                lengths[name] += len(values)
 
-        for name in ("sentence_starts", "document_starts", "paragraph_starts"):
-            append(name, np.zeros(1))
-        for chunk in chunks:
-            append("token_ids", chunk.token_ids)
-            append("sentence_starts", chunk.sentence_starts[1:] + shifts["token_ids"])
-            append("document_starts", chunk.document_starts[1:] + shifts["sentence_starts"])
-            append("paragraph_starts", chunk.paragraph_starts[1:] + shifts["sentence_starts"])
-            append("labels", chunk.labels)
-            shifts["token_ids"] += len(chunk.token_ids)
-            shifts["sentence_starts"] += len(chunk.sentence_starts) - 1
-        for file in files.values():
-            file.close()
+            for name in ("sentence_starts", "document_starts", "paragraph_starts"):
+                append(name, [0])
+            tokens = sentences = 0  # in the chunks written so far
+            for chunk in chunks:
+                append("token_ids", chunk.token_ids)
+                append("sentence_starts", chunk.sentence_starts[1:] + tokens)
+                append("document_starts", chunk.document_starts[1:] + sentences)
+                append("paragraph_starts", chunk.paragraph_starts[1:] + sentences)
+                append("labels", chunk.labels)
+                tokens, sentences = tokens + len(chunk.token_ids), sentences + len(chunk.sentence_starts) - 1
         (partial / "meta.json").write_text(json.dumps({"format": _FORMAT, "lengths": lengths}))
-        if path.exists():  # another process wrote the same cache meanwhile: same content
+        if path.exists():  # another process wrote the same cache meanwhile: the same content
             shutil.rmtree(path)
         partial.rename(path)
     except BaseException:

@@ -39,6 +39,7 @@ from omegaconf import OmegaConf
 from hdc.data.batching import BucketedBatches, padding_fractions
 from hdc.data.encoded import encode_documents
 from hdc.paths import CONFIG_DIR
+from hdc.precision import autocast
 
 
 def repeat(work, repeats: int) -> list[float]:
@@ -55,6 +56,25 @@ def repeat(work, repeats: int) -> list[float]:
 
 def spread(rates: list[float]) -> dict[str, float]:
     return {"median": statistics.median(rates), "min": min(rates), "max": max(rates)}
+
+
+TRAINER_PRECISIONS = {"fp32": "32-true", "bf16": "bf16-mixed", "fp16": "16-mixed"}
+
+
+@torch.no_grad()
+def largest_gaps_from_fp32(net, batches, device: str, precision: str) -> dict[str, float]:
+    """The same weights on the same batches, in fp32 and under `precision`'s autocast: the largest
+    difference in a class probability, a word weight and a sentence weight."""
+    gaps = dict.fromkeys(["probability", "word_weight", "sentence_weight"], 0.0)
+    for batch in batches:
+        inputs = (batch.word_ids, batch.word_counts, batch.sentence_counts, batch.paragraph_sizes)
+        reference = net(*inputs)
+        with autocast(device, precision):
+            low = net(*inputs)
+        reference, low = [reference[0].softmax(-1), *reference[1:]], [low[0].float().softmax(-1), *low[1:]]
+        for name, a, b in zip(gaps, reference, low, strict=True):
+            gaps[name] = max(gaps[name], float((a - b.float()).abs().max()))
+    return gaps
 
 
 def split_step(net, optimizer, encoded, cfg, device: str, count: int) -> dict[str, float]:
@@ -193,16 +213,14 @@ def main() -> None:
         return documents
 
     on_cuda = args.device.startswith("cuda")
-    precisions = (args.precisions or ("fp32,bf16" if on_cuda else "fp32")).split(",")
-    dtypes = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
-    peak_memory, probability_gap = {}, {}
+    requested = (args.precisions or ("fp32,bf16" if on_cuda else "fp32")).split(",")
+    precisions = ["fp32", *(p for p in requested if p != "fp32")]  # fp32 first: the reference
+    peak_memory, gaps = {}, {}
     for precision in precisions:
         suffix = "" if precision == "fp32" else f"_{precision}"
         if on_cuda:
             torch.cuda.reset_peak_memory_stats()
-        with torch.autocast(
-            args.device.split(":")[0], dtypes[precision] or torch.float32, enabled=bool(dtypes[precision])
-        ):
+        with autocast(args.device, TRAINER_PRECISIONS[precision]):
             net.train()
             train()  # warm-up
             results[f"train{suffix}"] = repeat(train, args.repeats)
@@ -211,18 +229,8 @@ def main() -> None:
             results[f"infer{suffix}"] = repeat(infer, args.repeats)
         if on_cuda:
             peak_memory[precision] = torch.cuda.max_memory_allocated() / 2**20
-    for precision in precisions[1:]:  # the same weights, the same batches: how far from fp32?
-        with torch.no_grad():
-            for batch in batches:
-                reference = net(batch.word_ids, batch.word_counts, batch.sentence_counts, batch.paragraph_sizes)
-                with torch.autocast(args.device.split(":")[0], dtypes[precision]):
-                    low = net(batch.word_ids, batch.word_counts, batch.sentence_counts, batch.paragraph_sizes)
-                gaps = [
-                    (a.float().softmax(-1) - b.float().softmax(-1)).abs().max() for a, b in [(reference[0], low[0])]
-                ]
-                gaps += [(a.float() - b.float()).abs().max() for a, b in zip(reference[1:], low[1:], strict=True)]
-                previous = probability_gap.get(precision, [0.0, 0.0, 0.0])
-                probability_gap[precision] = [max(p, float(g)) for p, g in zip(previous, gaps, strict=True)]
+    for precision in precisions[1:]:
+        gaps[precision] = largest_gaps_from_fp32(net, batches, args.device, TRAINER_PRECISIONS[precision])
     step_split = split_step(net, optimizer, encoded, cfg, args.device, args.batches)
     if args.profile:
         profile_steps(net, optimizer, encoded, cfg, args.device, args.profile)
@@ -270,8 +278,7 @@ def main() -> None:
     for precision in precisions[1:]:
         result[f"train_{precision}_docs_per_s"] = statistics.median(results[f"train_{precision}"])
         result[f"infer_{precision}_docs_per_s"] = statistics.median(results[f"infer_{precision}"])
-        gap = dict(zip(["probability", "word_weight", "sentence_weight"], probability_gap[precision], strict=True))
-        result[f"{precision}_max_gap_from_fp32"] = gap
+        result[f"{precision}_max_gap_from_fp32"] = gaps[precision]
     result["step_split_ms"] = step_split
     if on_cuda:
         result["peak_gpu_memory_mb"] = peak_memory

@@ -25,7 +25,7 @@ from hdc.data.datamodule import HFDataModule
 from hdc.errors import HdcError, reported_as_one_line
 from hdc.module import HANClassifier, load_classifier
 from hdc.paths import CONFIG_DIR
-from hdc.precision import autocast
+from hdc.precision import autocast, checked
 from hdc.viz.confusion import confusion_matrix_png
 
 log = logging.getLogger(__name__)
@@ -80,7 +80,7 @@ def table(metrics: dict) -> str:
 
 
 def evaluate(cfg: DictConfig) -> dict:
-    autocast(cfg.device, cfg.precision)  # an unknown precision: one line, before any work
+    checked(cfg.precision)  # an unknown precision: one line, before any work
     model = load_classifier(cfg.ckpt_path, cfg.device)
     chosen = {k: v for k, v in cfg.data.items() if v is not None and k != "split"}
     if not model.data_settings and "path" not in chosen:

@@ -22,11 +22,16 @@ def mixed_precision() -> str:
     return "bf16-mixed"
 
 
-def autocast(device: str | torch.device, precision: str) -> contextlib.AbstractContextManager:
-    """What a Lightning Trainer of this precision runs the forward pass in, for use outside one."""
+def checked(precision: str) -> str:
+    """A Trainer precision, or one line saying which ones there are."""
     if precision not in PRECISIONS:
         raise HdcError(f"precision={precision!r}: expected one of {list(PRECISIONS)}")
-    if precision == "32-true":
+    return precision
+
+
+def autocast(device: str | torch.device, precision: str) -> contextlib.AbstractContextManager:
+    """What a Lightning Trainer of this precision runs the forward pass in, for use outside one."""
+    if checked(precision) == "32-true":
         return contextlib.nullcontext()
     dtype = torch.bfloat16 if precision == "bf16-mixed" else torch.float16
     return torch.autocast(torch.device(device).type, dtype)

@@ -22,7 +22,7 @@ from hdc.data.batching import batch_of
 from hdc.errors import HdcError, reported_as_one_line
 from hdc.module import HANClassifier, load_classifier
 from hdc.paths import CONFIG_DIR
-from hdc.precision import autocast
+from hdc.precision import autocast, checked
 
 log = logging.getLogger(__name__)
 
@@ -56,9 +56,8 @@ class Predictor:
     def __init__(
         self, model: HANClassifier, device: str | torch.device = "cpu", batch_size: int = 64, precision: str = "32-true"
     ):
-        autocast(device, precision)  # an unknown precision: one line, before any work
+        self.precision = checked(precision)  # an unknown precision: one line, before any work
         self.model, self.device, self.batch_size = model.to(device).eval(), device, batch_size
-        self.precision = precision
 
     @property
     def label_names(self) -> list[str]:

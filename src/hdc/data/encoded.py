@@ -75,10 +75,6 @@ class EncodedDocuments:
     def paragraph_counts(self) -> np.ndarray:
         return np.diff(np.searchsorted(self.paragraph_starts, self.document_starts))
 
-    def save(self, path: Path) -> None:
-        """Write as a cache folder (see write_encoded)."""
-        write_encoded([self], path)
-
     @classmethod
     def load(cls, path: Path) -> "EncodedDocuments":
         """A cache folder written by write_encoded, memory-mapped: a split of any size costs the pages

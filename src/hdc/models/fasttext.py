@@ -10,7 +10,7 @@ Its "attention" is each word's share of the document's bag (1 / words), so heatm
 import torch
 from torch import nn
 
-from hdc.models.han import unflatten
+from hdc.models.han import grouped, unflatten
 
 
 class FastText(nn.Module):
@@ -50,9 +50,9 @@ class FastText(nn.Module):
         offsets = torch.cumsum(sizes, 0) - sizes
         documents = self.embedding(ids[order], offsets)
         logits = self.classifier(self.dropout(documents))
-        document_words = torch.zeros_like(sentence_counts).index_add(0, sentence_document, word_counts)
-        word_weights = (1.0 / document_words[sentence_document]).float()[:, None].expand(-1, word_ids.size(1))
-        sentence_weights = word_counts.float() / document_words[sentence_document]
+        sentence_words = grouped(word_counts, sentence_counts)[sentence_document]  # its document's words
+        word_weights = (1.0 / sentence_words)[:, None].expand(-1, word_ids.size(1))
+        sentence_weights = word_counts / sentence_words
         return (
             logits,
             word_weights * words,

@@ -73,7 +73,7 @@ class Pooling(nn.Module):
             scores = h.new_zeros(len(h))
         with torch.no_grad():  # a per-unit shift for a stable softmax; softmax is blind to it, so no gradient
             shift = scores.new_full((count,), -torch.inf).scatter_reduce(0, units, scores, "amax")
-        exp = (scores - shift[units]).exp().float()
+        exp = (scores - shift[units]).exp()
         weights = exp / exp.new_zeros(count).index_add(0, units, exp)[units]
         return h.new_zeros(count, h.size(-1)).index_add(0, units, weights[:, None] * h), weights
 

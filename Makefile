@@ -8,7 +8,7 @@ TORCH ?= torch==2.13.0
 IMDB_DIR ?= $(firstword $(HDC_IMDB_DIR) $(wildcard ../shared/data/imdb))
 ARGS ?=
 
-.PHONY: install data train test bench time-to-accuracy reproduce memory scaling scale format lint clean
+.PHONY: install data train test bench time-to-accuracy reproduce proxies memory scaling scale format lint clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -29,6 +29,12 @@ train: install data
 
 test:
 	HDC_IMDB_DIR="$(IMDB_DIR)" $(BIN)/python -m pytest $(ARGS)
+
+# make proxies: build the proxy corpora (data/proxies/), then train the default recipe, the fastText baseline and
+# the old default on each (configs/reproduce/proxies.yaml) -> results/PROXIES.md; resumes where it stopped
+proxies: data
+	$(BIN)/python scripts/proxies.py
+	$(BIN)/python scripts/reproduce.py proxies --results results/PROXIES.md
 
 # make bench [ARGS="data.max_sentences=15 data.max_words=20"] [OUT=bench.json]
 bench: data

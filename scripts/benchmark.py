@@ -190,8 +190,9 @@ def main() -> None:
         cfg.model, vocab_size=datamodule.encoder.tokenizer.get_vocab_size(), label_names=datamodule.label_names
     )
     net = model.net.to(args.device)
-    optimizer = model.configure_optimizers()
-    optimizer = optimizer["optimizer"] if isinstance(optimizer, dict) else optimizer
+    optimizer = model.optimizer(
+        params=net.parameters()
+    )  # the configured optimizer; a schedule does not change a step's cost
     batches = [batch.to(args.device) for batch in batches]
     documents = sum(len(b) for b in batches)
 

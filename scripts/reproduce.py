@@ -4,11 +4,12 @@
                                      [--only SLUG[,SLUG]]
 
 The list is configs/reproduce/<name>.yaml: `seeds`, and `runs`, each with a `name`, a `dataset`, the
-paper's number where one exists (`paper`), and the train.py `overrides`. Each (run, seed) trains in
-its own folder under --runs-dir; one that already has a metrics.json is not run again, so an
-interrupted reproduction resumes where it stopped. A run whose dataset cannot be reached (no hub, no
-local copy) is listed as not run, with the reason. The table gets one row per run: test accuracy,
-mean and spread over seeds, beside the paper's number, the training time, the hardware and the command.
+paper's number where one exists (`paper`), the train.py `overrides`, and its own `seeds` if they
+differ. Each (run, seed) trains in its own folder under --runs-dir; one that already has a
+metrics.json is not run again, so an interrupted reproduction resumes where it stopped. A run whose
+dataset cannot be reached (no hub, no local copy) is listed as not run, with the reason. The table
+gets one row per run: test accuracy, mean and spread over seeds, beside the paper's number, the
+training time, the hardware and the command.
 With --only, just the named runs train and their rows are rewritten; every other row keeps its line
 from the existing table (run records live in --runs-dir, which a fresh checkout does not have).
 """
@@ -94,7 +95,7 @@ def main() -> None:
     }
     for run in (run for run in spec.runs if not args.only or run.slug in args.only):
         records = []
-        for seed in spec.seeds:
+        for seed in run.get("seeds", spec.seeds):
             run_dir = Path(args.runs_dir) / args.name / f"{run.slug}_seed{seed}"
             own = {override.split("=")[0] for override in run.overrides}  # a run's own settings win
             overrides = [*run.overrides, f"seed={seed}", *(o for o in args.overrides if o.split("=")[0] not in own)]
@@ -104,7 +105,7 @@ def main() -> None:
             print(f"{run.name}, seed {seed}: {run_dir}", flush=True)
             records.append(run_one(overrides, run_dir))
         if any("metrics" in r or "not_run" in r for r in records):  # else still pending
-            rows[run.slug] = row(run, records, list(spec.seeds))
+            rows[run.slug] = row(run, records, list(run.get("seeds", spec.seeds)))
         write_table(Path(args.results), args.name, spec.get("description", ""), list(rows.values()))
     print(Path(args.results).read_text())
 

@@ -11,7 +11,7 @@ from hdc.data.batching import BucketedBatches, collate, padding_fractions
 from hdc.data.datamodule import HFDataModule
 from hdc.data.encoded import EncodedDocuments, encode_chunks, encode_documents, write_encoded
 from hdc.data.source import DatasetNotFound, load_streaming
-from hdc.data.vocab import DocumentEncoder
+from hdc.data.vocab import DocumentEncoder, caps_keeping, sentence_lengths
 from hdc.errors import DataError
 from tests.conftest import ROOT
 
@@ -263,8 +263,9 @@ def test_dataset_found_nowhere_says_where_it_looked(tmp_path, monkeypatch):
         load_streaming("nobody/nothing", tmp_path)
 
 
-def test_default_caps_keep_99_percent_of_imdb_words(imdb_module):
-    config = OmegaConf.load(ROOT / "configs" / "data" / "imdb.yaml")
+def test_imdb_caps_keep_99_percent_of_imdb_words(imdb_module):
+    config = OmegaConf.merge(OmegaConf.load(ROOT / "configs" / "data" / "imdb.yaml"),
+                             OmegaConf.load(ROOT / "configs" / "experiment" / "imdb.yaml").data)  # fmt: skip
     texts = [text for text, _ in imdb_module.train_documents()]
     capped = DocumentEncoder(imdb_module.encoder.tokenizer, config.max_sentences, config.max_words)
     uncapped = DocumentEncoder(imdb_module.encoder.tokenizer, 10**9, 10**9)
@@ -292,3 +293,18 @@ def test_imdb_rating_config_reads_real_ratings(imdb_dir, tmp_path):
     dm = imdb(imdb_dir, tmp_path, label_column=config.label_column, label_names=list(config.label_names))
     labels = [label for _, label in dm.val_documents()]
     assert dm.label_names == ["1", "2", "3", "4", "7", "8", "9", "10"] and set(labels) == set(range(8))
+
+
+def test_auto_caps_come_from_the_training_words_in_the_tokenizer_pass(tmp_path, monkeypatch):
+    rows = [(" ".join(["Short one."] * (i % 7 + 1) + ["A much longer sentence of many words here."]), i % 2)
+            for i in range(40)]  # fmt: skip
+    dm = unnamed(tmp_path, rows, max_sentences="auto", max_words="auto")
+    lengths = [sentence_lengths(text) for text, _ in dm.train_documents()]
+    assert (dm.encoder.max_sentences, dm.encoder.max_words) == caps_keeping(lengths, 0.99) == (8, 9)
+    wrapped = unnamed(tmp_path / "given", rows, max_sentences="auto", max_words=3)
+    assert (wrapped.encoder.max_sentences, wrapped.encoder.max_words) == caps_keeping(lengths, 0.99, 3)
+    monkeypatch.setattr(datamodule_module, "train_tokenizer", lambda *a, **k: pytest.fail("read again"))
+    again = unnamed(tmp_path, rows, max_sentences="auto", max_words="auto")
+    assert (again.encoder.max_sentences, again.encoder.max_words) == (8, 9)  # from the cache
+    with pytest.raises(DataError, match=r"data.max_words='lots': a positive number, or auto"):
+        HFDataModule("x", str(tmp_path), str(tmp_path), max_words="lots")

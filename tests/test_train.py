@@ -51,11 +51,19 @@ def test_same_seed_gives_the_same_metrics(debug_run, tmp_path, data):
     assert metrics(tmp_path) == metrics(debug_run)
 
 
-def test_resume_continues_from_the_last_checkpoint(debug_run, tmp_path, data):
-    train(tmp_path, data, f"ckpt_path={debug_run}/checkpoints/last.ckpt", "trainer.max_epochs=2")
-    resumed = torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=True)
+def test_resume_continues_from_the_last_checkpoint(tmp_path, data):
+    train(tmp_path / "first", data, "~model/scheduler", "test=false")
+    last = f"ckpt_path={tmp_path}/first/checkpoints/last.ckpt"
+    train(tmp_path / "resumed", data, last, "~model/scheduler", "trainer.max_epochs=2")
+    resumed = torch.load(tmp_path / "resumed" / "checkpoints" / "last.ckpt", weights_only=True)
     assert resumed["epoch"] == 2 and resumed["global_step"] == 10  # saved as training ended: 2 epochs of 5 batches
-    assert "val/acc_best" in metrics(tmp_path)
+    assert "val/acc_best" in metrics(tmp_path / "resumed")
+
+
+def test_a_one_cycle_schedule_resumed_into_a_longer_run_is_one_line(debug_run, tmp_path, data):
+    result = train(tmp_path, data, f"ckpt_path={debug_run}/checkpoints/last.ckpt", "trainer.max_epochs=2", check=False)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert "one-cycle schedule was planned for 5 steps and this run takes 10" in result.stdout + result.stderr
 
 
 def test_a_finished_run_keeps_its_final_state_in_last_ckpt(tmp_path, data):
@@ -83,12 +91,13 @@ def test_config_typo_is_a_clear_error(tmp_path, data):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("model", ["han", "han_3level"])
+@pytest.mark.parametrize("model", ["model=han", "model=han_3level", "model=fasttext", "model.wide=10"])
 def test_learns_sentiment_from_a_few_thousand_real_reviews(tmp_path, data, model):
     """~4,500 IMDB training reviews, 2 epochs, caps 20 x 40, one-cycle AdamW: measured val/acc_best 0.839 for
-    the HAN, 0.830 for the 3-level HAN (words, sentences, paragraphs; seed 42)."""
+    the HAN, 0.830 for the 3-level HAN (words, sentences, paragraphs), 0.831 for the fastText
+    baseline, 0.853 for the HAN with its wide term (seed 42)."""
     overrides = ["data.train_fraction=0.2", "data.max_sentences=20", "data.max_words=40", "trainer.max_epochs=2"]
-    overrides += [f"model={model}", "model/scheduler=onecycle", "model.optimizer.lr=0.004"]
+    overrides += [model, "model/scheduler=onecycle", "model.optimizer.lr=0.004"]
     train(tmp_path, data, *overrides, "test=false", debug=None)
     assert metrics(tmp_path)["val/acc_best"] >= 0.80
     # ... and the checkpoint, used as a user would, reads sentiment
@@ -120,7 +129,7 @@ def test_onecycle_schedule_steps_every_batch(tmp_path, data):
     rates = [float(row.split(",")[column]) for row in rows if row.split(",")[column]]
     peak = rates.index(max(rates))
     assert len(rates) == 20 and 0 < peak < 19  # warm-up, then annealing, one value per batch
-    assert max(rates) == pytest.approx(0.002, rel=0.05) and rates[-1] < rates[peak] / 10
+    assert max(rates) == pytest.approx(0.004, rel=0.05) and rates[-1] < rates[peak] / 10
 
 
 def test_a_checkpoint_from_before_levels_still_loads(debug_run, tmp_path, data):

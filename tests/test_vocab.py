@@ -1,4 +1,6 @@
-from hdc.data.vocab import PAD_ID, UNK_ID, DocumentEncoder, train_tokenizer
+import random
+
+from hdc.data.vocab import PAD_ID, UNK_ID, DocumentEncoder, caps_keeping, sentence_lengths, train_tokenizer
 
 
 def test_vocabulary_keeps_words_seen_more_than_five_times():
@@ -45,3 +47,26 @@ def test_paragraphs_keep_their_sentences_within_the_caps():
     documents, words = encoder.encode_with_words(["A b\n\nC d\n\n\n\nA"])
     assert documents == [[[[a, b]], [[c, d]], [[a]]]]
     assert words == [[[["A", "b"]], [["C", "d"]], [["A"]]]]
+
+
+def test_auto_caps_are_the_smallest_that_keep_the_share_of_words_the_encoder_keeps():
+    rng = random.Random(0)
+    texts = [
+        " ".join(" ".join("w" for _ in range(rng.choice([1, 3, 8, 30]))) + "." for _ in range(rng.randint(1, 40)))
+        for _ in range(200)
+    ]
+    tokenizer = train_tokenizer(texts, min_frequency=1)
+    lengths = [sentence_lengths(text) for text in texts]
+    # as the encoder counts words ("w" and "." are words), before any cap
+    assert lengths == [[len(s) for p in d for s in p] for d in DocumentEncoder(tokenizer, 10**6, 10**6).encode(texts)]
+
+    def kept(max_sentences, max_words):
+        documents = DocumentEncoder(tokenizer, max_sentences, max_words).encode(texts)
+        return sum(len(s) for d in documents for p in d for s in p) / sum(map(sum, lengths))
+
+    max_sentences, max_words = caps_keeping(lengths, 0.9)
+    assert kept(max_sentences, max_words) >= 0.9 > kept(max_sentences - 1, max_words)
+    assert sum(n for d in lengths for n in d if n <= max_words) >= 0.9 * sum(map(sum, lengths))
+    assert sum(n for d in lengths for n in d if n < max_words) < 0.9 * sum(map(sum, lengths))
+    assert caps_keeping(lengths, 1.0, max_words=5)[1] == 5  # a given max_words: wrapped at it
+    assert kept(*caps_keeping(lengths, 1.0, max_words=5)) == 1.0

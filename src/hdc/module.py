@@ -32,6 +32,8 @@ class HANClassifier(L.LightningModule):
         dropout: float = 0.0,
         net: str = "han",
         buckets: int = 1_000_000,
+        wide: int | None = None,
+        label_smoothing: float = 0.0,
         optimizer: Callable[..., torch.optim.Optimizer] | None = None,
         scheduler: Callable[..., torch.optim.lr_scheduler.LRScheduler] | None = None,
         encoder: DocumentEncoder | None = None,
@@ -50,6 +52,10 @@ class HANClassifier(L.LightningModule):
             self.net = FastText(vocab_size, len(label_names), embedding_dim, buckets, dropout)
         else:
             raise ValueError(f"net {net!r} is not one of ['han', 'fasttext']")
+        # wide: a bag of words and hashed bigrams (fastText, `wide`-d embeddings) beside the net, each
+        # trained with its own loss (neither can leave the other idle), answering with the sum of their
+        # logits: the linear model's memory of rare n-grams plus the hierarchy's reading of context.
+        self.wide = None if not wide else FastText(vocab_size, len(label_names), wide, buckets, dropout)
         metrics = MetricCollection(
             {
                 "acc": MulticlassAccuracy(len(label_names), average="micro"),
@@ -59,15 +65,35 @@ class HANClassifier(L.LightningModule):
         self.train_metrics = metrics.clone(prefix="train/")
         self.val_metrics = metrics.clone(prefix="val/")
         self.test_metrics = metrics.clone(prefix="test/")
+        # With a wide term, each part's accuracy alone too: whether the hierarchy pays, in one run.
+        parts = MetricCollection({f"acc_{part}": MulticlassAccuracy(len(label_names), average="micro")
+                                  for part in ("net", "wide")}) if wide else None  # fmt: skip
+        self.val_parts = parts.clone(prefix="val/") if parts else None
+        self.test_parts = parts.clone(prefix="test/") if parts else None
         self.val_acc_best = MaxMetric()
         self.val_confusion = MulticlassConfusionMatrix(len(label_names))  # drawn by the AttentionHeatmaps callback
 
     def forward(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        return self.net(batch.word_ids, batch.word_counts, batch.sentence_counts, batch.paragraph_sizes)
+        """Logits (the net's plus the wide term's), word weights, sentence weights."""
+        logits, words, sentences, wide = self._outputs(batch)
+        return (logits if wide is None else logits + wide), words, sentences
+
+    def _outputs(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        inputs = (batch.word_ids, batch.word_counts, batch.sentence_counts, batch.paragraph_sizes)
+        logits, words, sentences = self.net(*inputs)
+        return logits, words, sentences, self.wide(*inputs)[0] if self.wide is not None else None
 
     def _step(self, batch: Batch, stage: str) -> tuple[torch.Tensor, torch.Tensor]:
-        logits, _, _ = self(batch)
-        loss = F.cross_entropy(logits, batch.labels)
+        logits, _, _, wide = self._outputs(batch)
+        loss = F.cross_entropy(logits, batch.labels, label_smoothing=self.hparams.label_smoothing)
+        if wide is not None:
+            loss = loss + F.cross_entropy(wide, batch.labels, label_smoothing=self.hparams.label_smoothing)
+            parts = getattr(self, f"{stage}_parts", None)
+            if parts is not None:
+                parts["acc_net"].update(logits, batch.labels)
+                parts["acc_wide"].update(wide, batch.labels)
+                self.log_dict(parts, on_step=False, on_epoch=True, batch_size=len(batch))
+            logits = logits + wide
         metrics = getattr(self, f"{stage}_metrics")
         metrics.update(logits, batch.labels)
         self.log(f"{stage}/loss", loss, on_step=stage == "train", on_epoch=True, prog_bar=True, batch_size=len(batch),
@@ -108,10 +134,27 @@ class HANClassifier(L.LightningModule):
         if self.scheduler is None:
             return optimizer
         if "total_steps" in inspect.signature(self.scheduler).parameters:  # a schedule over the whole run
-            scheduler = self.scheduler(optimizer=optimizer, total_steps=self.trainer.estimated_stepping_batches)
+            scheduler = self.scheduler(optimizer=optimizer, total_steps=self._schedule_steps())
             return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
         scheduler = self.scheduler(optimizer=optimizer)
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "monitor": "val/acc"}}
+
+    def _schedule_steps(self) -> int:
+        # One more than the run takes: torch's OneCycleLR divides by zero when its warm-up is exactly
+        # one step (pct_start x total_steps == 1, e.g. 10 steps at 0.1).
+        return int(self.trainer.estimated_stepping_batches) + 1
+
+    def on_train_start(self) -> None:
+        # A resumed one-cycle schedule keeps the length it was planned for; run longer and torch stops
+        # it mid-epoch with a stack trace. Say so before the first step.
+        for config in self.trainer.lr_scheduler_configs:
+            planned = getattr(config.scheduler, "total_steps", None)
+            if planned is not None and planned < self._schedule_steps():
+                raise HdcError(
+                    f"the checkpoint's one-cycle schedule was planned for {planned - 1} steps and this run takes "
+                    f"{self._schedule_steps() - 1}: resume with the run's own trainer.max_epochs, or start a new "
+                    f"run (the schedule cannot be stretched)"
+                )
 
     def configure_gradient_clipping(
         self, optimizer: torch.optim.Optimizer, gradient_clip_val=None, gradient_clip_algorithm=None

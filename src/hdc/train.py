@@ -25,6 +25,7 @@ import hdc.precision  # noqa: F401  (registers ${mixed_precision:}, trainer=gpu'
 from hdc.config_types import check_config_types
 from hdc.errors import HdcError, reported_as_one_line
 from hdc.loggers import finish, instantiate_loggers
+from hdc.models.fasttext import FastText
 from hdc.module import read_checkpoint
 from hdc.paths import CONFIG_DIR, PROJECT_ROOT
 
@@ -85,6 +86,13 @@ def train(cfg: DictConfig) -> dict[str, float]:
         vectors, found = datamodule.word2vec(cfg.model.embedding_dim, cfg.seed, **cfg.word2vec)
         model.net.embedding.weight.data[found] = torch.from_numpy(vectors[found])
         log.info(f"Embedding initialised by word2vec for {found.sum()} of {len(found)} words")
+    bags = [module for module in model.modules() if isinstance(module, FastText)]
+    if (
+        bags and not ckpt_path
+    ):  # bags of n-grams weigh them by IDF in the training split (a resumed run: from its checkpoint)
+        train = datamodule.encoded("train")
+        for bag in bags:
+            bag.set_idf(train.token_ids, train.sentence_starts, train.document_starts)
     callbacks = [instantiate(c) for c in (cfg.get("callbacks") or {}).values() if c is not None]
     loggers = instantiate_loggers(cfg.get("logger"), resumed_step if ckpt_path else None)
     trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)

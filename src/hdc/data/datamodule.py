@@ -27,7 +27,7 @@ from hdc.data.source import (
     require_columns,
     text_columns,
 )
-from hdc.data.vocab import DocumentEncoder, train_tokenizer
+from hdc.data.vocab import DocumentEncoder, caps_keeping, sentence_lengths, train_tokenizer
 from hdc.data.word2vec import word2vec_vectors
 from hdc.errors import DataError
 from hdc.paths import written_atomically
@@ -64,8 +64,8 @@ class HFDataModule(L.LightningDataModule):
         train_fraction: float = 1.0,
         split_seed: int = 0,
         min_frequency: int = 6,
-        max_sentences: int = 60,
-        max_words: int = 80,
+        max_sentences: int | str = 60,
+        max_words: int | str = 80,
         batch_size: int = 64,
         bucket_size: int = 2048,
         shuffle_seed: int = 0,
@@ -74,6 +74,9 @@ class HFDataModule(L.LightningDataModule):
         batch_tokens: int | None = None,
     ):
         super().__init__()
+        for cap, value in (("max_sentences", max_sentences), ("max_words", max_words)):
+            if value != "auto" and not (isinstance(value, int) and value > 0):
+                raise DataError(f"data.{cap}={value!r}: a positive number, or auto (keep 99% of the training words)")
         self.save_hyperparameters(logger=False)
         self.splits = None
         self.encoder: DocumentEncoder | None = None
@@ -96,11 +99,18 @@ class HFDataModule(L.LightningDataModule):
             raise DataError(f"split {hp.train_split!r} not in {hp.path!r} (splits: {list(self.splits)})")
         require_columns(self.splits[hp.train_split], hp.text_column, hp.label_column)
         self.label_names = label_names_of(self.splits[hp.train_split], hp.label_column, hp.label_names) or []
-        tokenizer, inferred = self._tokenizer(infer_labels=not self.label_names)
-        if inferred is not None:  # kept with the data settings (checkpoints): labels matched by value everywhere
-            self.label_names = hp.label_names = inferred
-            log.info(f"Labels of column {hp.label_column!r}, from the training split: {inferred}")
-        self.encoder = DocumentEncoder(tokenizer, hp.max_sentences, hp.max_words)
+        auto_caps = "auto" in (hp.max_sentences, hp.max_words)
+        tokenizer, facts = self._tokenizer(infer_labels=not self.label_names, auto_caps=auto_caps)
+        if not self.label_names:  # kept with the data settings (checkpoints): labels matched by value everywhere
+            self.label_names = hp.label_names = facts["labels"]
+            log.info(f"Labels of column {hp.label_column!r}, from the training split: {self.label_names}")
+        caps = (hp.max_sentences, hp.max_words)
+        if auto_caps:
+            found = facts[f"caps_{hp.max_words}"]
+            caps = tuple(int(a if a != "auto" else b) for a, b in zip(caps, found, strict=True))
+            log.info(f"Caps from the training split (keeping 99% of its words): max_sentences={caps[0]}, "
+                     f"max_words={caps[1]}")  # fmt: skip
+        self.encoder = DocumentEncoder(tokenizer, *caps)
 
     def _split(self, name: str, keep: tuple[float, float] = (0.0, 1.0)) -> LabelledSplit:
         hp = self.hparams
@@ -126,30 +136,41 @@ class HFDataModule(L.LightningDataModule):
     def test_documents(self) -> LabelledSplit | None:
         return self._split(self.hparams.test_split) if self.hparams.test_split in self.splits else None
 
-    def _tokenizer(self, infer_labels: bool) -> tuple[Tokenizer, list[str] | None]:
-        """The tokenizer, trained on the training documents, and with `infer_labels` the label names
-        seen in the same pass (both cached for later runs)."""
+    def _tokenizer(self, infer_labels: bool, auto_caps: bool) -> tuple[Tokenizer, dict]:
+        """The tokenizer, trained on the training documents, and what the same pass learns of them:
+        with `infer_labels` the label values seen ("labels"), with `auto_caps` the words of each
+        document's sentences ("caps": (max_sentences, max_words) keeping 99% of the words); all cached."""
         cache = self._cache_path("tokenizers", "json")
-        labels_cache = cache.with_suffix(".labels.json")
-        if cache.exists() and (labels_cache.exists() or not infer_labels):
+        facts_cache = cache.with_suffix(".train.json")
+        facts = json.loads(facts_cache.read_text()) if facts_cache.exists() else {}
+        wanted = {"labels"} if infer_labels else set()
+        if auto_caps:
+            wanted.add(f"caps_{self.hparams.max_words}")  # auto max_words, or wrapped at a given one
+        if cache.exists() and wanted <= facts.keys():
             log.info(f"Tokenizer from cache {cache}")
-            return Tokenizer.from_file(str(cache)), json.loads(labels_cache.read_text()) if infer_labels else None
+            return Tokenizer.from_file(str(cache)), facts
         log.info("Training the tokenizer on the training documents (cached for later runs)")
         values: set = set()
+        lengths: list[list[int]] = []
 
         def texts():
             for text, label in self.train_documents():
                 values.add(label)
+                if auto_caps:
+                    lengths.append(sentence_lengths(text))
                 yield text
 
         tokenizer = train_tokenizer(texts(), self.hparams.min_frequency)
-        names = inferred_label_names(values, self.hparams.label_column) if infer_labels else None
-        if names is not None:
-            with written_atomically(labels_cache) as partial:
-                partial.write_text(json.dumps(names))
+        if infer_labels:
+            facts["labels"] = inferred_label_names(values, self.hparams.label_column)
+        if auto_caps:
+            given = None if self.hparams.max_words == "auto" else int(self.hparams.max_words)
+            facts[f"caps_{self.hparams.max_words}"] = caps_keeping(lengths, 0.99, given)
+        with written_atomically(facts_cache) as partial:
+            partial.write_text(json.dumps(facts))
         with written_atomically(cache) as partial:
             tokenizer.save(str(partial))
-        return tokenizer, names
+        return tokenizer, facts
 
     def encoded(self, stage: str) -> EncodedDocuments:
         """The "train", "val" or "test" documents as word ids: encoded on first use, then from the cache."""

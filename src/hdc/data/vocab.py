@@ -1,8 +1,10 @@
 """Words -> ids: a Hugging Face `tokenizers` word-level vocabulary, and the document encoder built on it."""
 
-from collections.abc import Iterable, Iterator
+import re
+from collections.abc import Iterable, Iterator, Sequence
 from typing import TypeVar
 
+import numpy as np
 from tokenizers import Encoding, Tokenizer, models, normalizers, pre_tokenizers, trainers
 
 from hdc.data.text import clean, split_paragraphs
@@ -22,6 +24,41 @@ def train_tokenizer(texts: Iterable[str], min_frequency: int) -> Tokenizer:
     trainer = trainers.WordLevelTrainer(min_frequency=min_frequency, special_tokens=[PAD, UNK], show_progress=False)
     tokenizer.train_from_iterator((clean(text) for text in texts), trainer)
     return tokenizer
+
+
+# The words of the Whitespace pre-tokenizer (its documented pattern), for counting words without a vocabulary.
+_WORD = re.compile(r"\w+|[^\w\s]+")
+
+
+def sentence_lengths(text: str) -> list[int]:
+    """The words of each sentence of a raw document, as the encoder will see them (before wrapping)."""
+    return [len(_WORD.findall(sentence)) for paragraph in split_paragraphs(clean(text)) for sentence in paragraph]
+
+
+def caps_keeping(
+    documents: Sequence[Sequence[int]], share: float = 0.99, max_words: int | None = None
+) -> tuple[int, int]:
+    """Caps (max_sentences, max_words) that keep `share` of the words of `documents` (each given as the
+    words of its sentences). max_words, unless given: the sentence length that `share` of all words sit
+    within; longer sentences are wrapped at it (no word lost). Then max_sentences: the fewest leading
+    (wrapped) sentences per document that hold `share` of all words."""
+    lengths = np.fromiter((n for document in documents for n in document), dtype=np.int64)
+    counts = np.fromiter((len(document) for document in documents), dtype=np.int64)
+    if not lengths.sum():
+        return 1, max_words or 1
+    if max_words is None:
+        ordered = np.sort(lengths)
+        max_words = int(ordered[np.searchsorted(np.cumsum(ordered), share * ordered.sum())])
+    pieces = np.maximum(1, -(-lengths // max_words))  # sentences after wrapping
+    piece_words = np.minimum(max_words, lengths.repeat(pieces) - max_words * _ranks(pieces))
+    document_pieces = np.bincount(np.arange(len(counts)).repeat(counts), weights=pieces, minlength=len(counts))
+    kept = np.cumsum(np.bincount(_ranks(document_pieces.astype(np.int64)), weights=piece_words))  # by position
+    return int(np.searchsorted(kept, share * kept[-1]) + 1), max_words
+
+
+def _ranks(sizes: np.ndarray) -> np.ndarray:
+    """0, 1, .., size - 1 for each size, concatenated."""
+    return np.arange(sizes.sum()) - np.repeat(np.cumsum(sizes) - sizes, sizes)
 
 
 class DocumentEncoder:

@@ -13,6 +13,12 @@ def test_vocabulary_keeps_words_seen_more_than_five_times():
     assert tokenizer.encode("OFTEN rare").ids == [vocab["often"], UNK_ID]
 
 
+def test_every_word_seen_often_enough_gets_an_id_however_many():
+    words = [f"w{i}" for i in range(30_010)]  # more than the tokenizers trainer's default of 30,000
+    tokenizer = train_tokenizer([" ".join(words * 2)], min_frequency=2)
+    assert tokenizer.get_vocab_size() == 30_012 and tokenizer.encode("w30009").ids != [UNK_ID]
+
+
 def test_encoder_wraps_long_sentences_and_caps_documents():
     tokenizer = train_tokenizer(["w " * 10], min_frequency=1)
     encoder = DocumentEncoder(tokenizer, max_sentences=3, max_words=4)

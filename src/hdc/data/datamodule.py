@@ -232,7 +232,7 @@ class HFDataModule(L.LightningDataModule):
             "settings": settings,
             "extra": extra,
             "files": local_fingerprint(self.hparams.path, self.hparams.data_dir),
-            "version": 4,  # 3: encoded splits keep paragraphs; 4: as memory-mapped folders
+            "version": 5,  # 3: encoded splits keep paragraphs; 4: as memory-mapped folders; 5: no 30k vocabulary cap
         }
         digest = hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:16]
         return Path(self.hparams.cache_dir) / kind / f"{digest}.{suffix}"

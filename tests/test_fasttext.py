@@ -3,11 +3,14 @@
 import math
 from collections import Counter
 
+import pytest
 import torch
 
 from hdc.data.batching import batch_of
 from hdc.data.encoded import EncodedDocuments
+from hdc.errors import HdcError
 from hdc.models.fasttext import FastText
+from hdc.module import read_checkpoint
 
 
 def run(model, documents):
@@ -68,3 +71,11 @@ def test_rows_are_weighed_by_their_idf_in_training_documents_and_bags_normalised
     # a bag is its rows' embeddings weighted by IDF / the weights' norm: one row of weight 1 for "11"
     logits = run(net, [[[[11]]]])[0]
     torch.testing.assert_close(logits, net.classifier(net.embedding.weight[11:12]))
+
+
+def test_a_fasttext_checkpoint_from_before_tf_idf_bags_is_one_line(tmp_path):
+    path = tmp_path / "mean_bag.ckpt"
+    state = {"net.embedding.weight": torch.zeros(3, 2)}  # no net.idf: it averaged its rows
+    torch.save({"hdc": {}, "state_dict": state, "hyper_parameters": {"net": "fasttext"}}, path)
+    with pytest.raises(HdcError, match="from before its bags were TF-IDF weighted"):
+        read_checkpoint(path)

@@ -8,7 +8,7 @@ import torch
 
 from hdc.data.batching import batch_of
 from hdc.module import HANClassifier, load_classifier
-from tests.conftest import metrics, run_entry_point, train
+from tests.conftest import metrics, run_entry_point, train, train_in_process
 
 
 def test_debug_run_writes_checkpoints_metrics_tokenizer_and_config(debug_run):
@@ -192,3 +192,12 @@ def test_a_folder_with_string_labels_and_no_names_trains_and_its_checkpoint_name
     (tmp_path / "eval").mkdir()
     result = evaluate(cfg)
     assert result["test/documents"] == 400
+
+
+def test_a_run_stopped_by_steps_before_its_first_validation_ends_normally(tmp_path, data):
+    """python train.py experiment=imdb +trainer.max_steps=N, a quick look: early stopping waits for a
+    validation instead of failing on the missing val/acc; the run keeps its checkpoint and metrics."""
+    metrics = train_in_process(tmp_path, *data, "+trainer.max_steps=3")
+    assert (tmp_path / "checkpoints" / "last.ckpt").is_file()
+    assert torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=True)["global_step"] == 3
+    assert "train/loss" in metrics and "test/acc" in json.loads((tmp_path / "metrics.json").read_text())

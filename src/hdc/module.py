@@ -140,20 +140,23 @@ class HANClassifier(L.LightningModule):
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "monitor": "val/acc"}}
 
     def _schedule_steps(self) -> int:
-        # One more than the run takes: torch's OneCycleLR divides by zero when its warm-up is exactly
-        # one step (pct_start x total_steps == 1, e.g. 10 steps at 0.1).
-        return int(self.trainer.estimated_stepping_batches) + 1
+        steps = int(self.trainer.estimated_stepping_batches)
+        # torch's OneCycleLR divides by zero when its warm-up is exactly one step (pct_start x steps == 1,
+        # e.g. 10 steps at 0.1): plan one more step then (never stepped), every other run as it takes.
+        keywords = getattr(self.scheduler, "keywords", {})
+        return steps + 1 if "max_lr" in keywords and float(keywords.get("pct_start", 0.3) * steps) == 1.0 else steps
 
     def on_train_start(self) -> None:
         # A resumed one-cycle schedule keeps the length it was planned for; run longer and torch stops
         # it mid-epoch with a stack trace. Say so before the first step.
+        steps = int(self.trainer.estimated_stepping_batches)
         for config in self.trainer.lr_scheduler_configs:
             planned = getattr(config.scheduler, "total_steps", None)
-            if planned is not None and planned < self._schedule_steps():
+            if planned is not None and planned < steps:
                 raise HdcError(
-                    f"the checkpoint's one-cycle schedule was planned for {planned - 1} steps and this run takes "
-                    f"{self._schedule_steps() - 1}: resume with the run's own trainer.max_epochs, or start a new "
-                    f"run (the schedule cannot be stretched)"
+                    f"the checkpoint's one-cycle schedule was planned for {planned} steps and this run takes {steps}: "
+                    f"resume with the run's own trainer.max_epochs, or start a new run (the schedule cannot be "
+                    f"stretched)"
                 )
 
     def configure_gradient_clipping(
@@ -218,6 +221,10 @@ def read_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
         raise HdcError(f"{path}: not a readable checkpoint ({type(error).__name__}: {error})".split("\n")[0]) from None
     if not isinstance(checkpoint, dict) or "hdc" not in checkpoint or "state_dict" not in checkpoint:
         raise HdcError(f"{path}: not an hdc checkpoint (no tokenizer inside); train one with train.py")
+    if checkpoint.get("hyper_parameters", {}).get("net") == "fasttext" and "net.idf" not in checkpoint["state_dict"]:
+        raise HdcError(
+            f"{path}: a fastText checkpoint from before its bags were TF-IDF weighted (no net.idf): train it again"
+        )
     return checkpoint
 
 

@@ -102,7 +102,7 @@ class HFDataModule(L.LightningDataModule):
         auto_caps = "auto" in (hp.max_sentences, hp.max_words)
         tokenizer, facts = self._tokenizer(infer_labels=not self.label_names, auto_caps=auto_caps)
         if not self.label_names:  # kept with the data settings (checkpoints): labels matched by value everywhere
-            self.label_names = hp.label_names = facts["labels"]
+            self.label_names = hp.label_names = facts[f"labels_{hp.label_column}"]
             log.info(f"Labels of column {hp.label_column!r}, from the training split: {self.label_names}")
         caps = (hp.max_sentences, hp.max_words)
         if auto_caps:
@@ -138,12 +138,13 @@ class HFDataModule(L.LightningDataModule):
 
     def _tokenizer(self, infer_labels: bool, auto_caps: bool) -> tuple[Tokenizer, dict]:
         """The tokenizer, trained on the training documents, and what the same pass learns of them:
-        with `infer_labels` the label values seen ("labels"), with `auto_caps` the words of each
+        with `infer_labels` the label values seen ("labels_<column>"), with `auto_caps` the words of each
         document's sentences ("caps": (max_sentences, max_words) keeping 99% of the words); all cached."""
         cache = self._cache_path("tokenizers", "json")
         facts_cache = cache.with_suffix(".train.json")
         facts = json.loads(facts_cache.read_text()) if facts_cache.exists() else {}
-        wanted = {"labels"} if infer_labels else set()
+        labels = f"labels_{self.hparams.label_column}"  # the cache key holds the text column, not this one
+        wanted = {labels} if infer_labels else set()
         if auto_caps:
             wanted.add(f"caps_{self.hparams.max_words}")  # auto max_words, or wrapped at a given one
         if cache.exists() and wanted <= facts.keys():
@@ -162,7 +163,7 @@ class HFDataModule(L.LightningDataModule):
 
         tokenizer = train_tokenizer(texts(), self.hparams.min_frequency)
         if infer_labels:
-            facts["labels"] = inferred_label_names(values, self.hparams.label_column)
+            facts[labels] = inferred_label_names(values, self.hparams.label_column)
         if auto_caps:
             given = None if self.hparams.max_words == "auto" else int(self.hparams.max_words)
             facts[f"caps_{self.hparams.max_words}"] = caps_keeping(lengths, 0.99, given)

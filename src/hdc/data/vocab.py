@@ -1,6 +1,5 @@
 """Words -> ids: a Hugging Face `tokenizers` word-level vocabulary, and the document encoder built on it."""
 
-import re
 from collections.abc import Iterable, Iterator, Sequence
 from typing import TypeVar
 
@@ -10,6 +9,8 @@ from tokenizers import Encoding, Tokenizer, models, normalizers, pre_tokenizers,
 from hdc.data.text import clean, split_paragraphs
 
 PAD, UNK = "[PAD]", "[UNK]"
+_NORMALIZER = normalizers.Sequence([normalizers.NFKC(), normalizers.Lowercase()])
+_PRE_TOKENIZER = pre_tokenizers.Whitespace()
 PAD_ID, UNK_ID = 0, 1
 
 Document = list[list[list[int]]]  # paragraphs of sentences of word ids
@@ -19,8 +20,7 @@ T = TypeVar("T")
 def train_tokenizer(texts: Iterable[str], min_frequency: int) -> Tokenizer:
     """Learn a lower-cased word vocabulary from raw texts; words seen fewer than `min_frequency` times map to [UNK]."""
     tokenizer = Tokenizer(models.WordLevel(unk_token=UNK))
-    tokenizer.normalizer = normalizers.Sequence([normalizers.NFKC(), normalizers.Lowercase()])
-    tokenizer.pre_tokenizer = pre_tokenizers.Whitespace()
+    tokenizer.normalizer, tokenizer.pre_tokenizer = _NORMALIZER, _PRE_TOKENIZER
     # Every word seen min_frequency times: the trainer's own default keeps only the 30,000 most frequent
     # (IMDB with min_frequency 2 has 47,672).
     trainer = trainers.WordLevelTrainer(vocab_size=2**31 - 1, min_frequency=min_frequency, special_tokens=[PAD, UNK],
@@ -29,13 +29,13 @@ def train_tokenizer(texts: Iterable[str], min_frequency: int) -> Tokenizer:
     return tokenizer
 
 
-# The words of the Whitespace pre-tokenizer (its documented pattern), for counting words without a vocabulary.
-_WORD = re.compile(r"\w+|[^\w\s]+")
-
-
 def sentence_lengths(text: str) -> list[int]:
     """The words of each sentence of a raw document, as the encoder will see them (before wrapping)."""
-    return [len(_WORD.findall(sentence)) for paragraph in split_paragraphs(clean(text)) for sentence in paragraph]
+    return [
+        len(_PRE_TOKENIZER.pre_tokenize_str(_NORMALIZER.normalize_str(sentence)))
+        for paragraph in split_paragraphs(clean(text))
+        for sentence in paragraph
+    ]
 
 
 def caps_keeping(

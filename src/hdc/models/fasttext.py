@@ -4,11 +4,12 @@ A document is a bag of its words and word bigrams (pairs of neighbours within a 
 `buckets` rows), embedded, then a linear classifier: no order beyond bigrams, no hierarchy. It reads
 the same batches as the HAN and answers in the same form, so the same pipeline trains, evaluates,
 predicts and serves it; it tells a user whether the hierarchy pays on their data. Its "attention" is
-each word's share of the document's bag (1 / words), so heatmaps still draw.
+uniform (1 / words for each word), so heatmaps still draw.
 
 Unlike fastText's mean of the rows, the bag is a TF-IDF vector normalised to length 1, as the TF-IDF +
 linear SVM baseline reads documents: rows weighted by the inverse document frequency of their n-gram
-in the training split (set_idf; 1 until set), divided by the vector's norm. On 5k IMDB reviews, IDF
+in the training split (set_idf; 1 until set), divided by the square root of the sum of the squared
+weights of its n-gram occurrences (the vector's norm when no n-gram repeats). On 5k IMDB reviews, IDF
 is worth 1.3 points to a linear SVM on binary uni+bigram features (86.9% -> 88.2%). The norm also
 makes a document's vector move about sqrt(n-grams) times faster per step than a mean does, so the bag
 learns at the HAN's learning rate, as the HAN's wide term (hdc.module.HANClassifier(wide=...)) and as

@@ -1,9 +1,9 @@
 """A Hydra sweeper that drives Optuna's ask/tell: `python train.py -m hparams_search=imdb_optuna`.
 
-Why not hydra-optuna-sweeper: 1.2 pins optuna<3, whose SQLite storage fails under SQLAlchemy 2, and
-gives a job no handle on its trial, so it cannot prune. This keeps its interface (`params` in Hydra's
-sweep syntax: choice, range, interval, tag(log, ...); sampler, pruner, direction, n_trials) on a
-current Optuna, and adds:
+Why not hydra-optuna-sweeper: its latest release, 1.3.0, pins optuna<3 (>=2.10), whose SQLite
+storage fails under SQLAlchemy 2, and gives a job no handle on its trial, so it cannot prune. This
+keeps its interface (`params` in Hydra's sweep syntax: choice, range, interval, tag(log, ...);
+sampler, pruner, direction, n_trials) on a current Optuna, and adds:
 - the study lives in `storage` (SQLite in the sweep folder by default; one sweeper per study at a
   time): starting the same command again continues the same study; a trial the interrupted sweep
   left running is marked failed and its parameters are tried again; a job that fails stops the

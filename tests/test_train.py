@@ -1,6 +1,7 @@
 """train.py end to end through Hydra, as a user runs it (on real IMDB documents)."""
 
 import json
+import logging
 import os
 
 import pytest
@@ -201,3 +202,11 @@ def test_a_run_stopped_by_steps_before_its_first_validation_ends_normally(tmp_pa
     assert (tmp_path / "checkpoints" / "last.ckpt").is_file()
     assert torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=True)["global_step"] == 3
     assert "train/loss" in metrics and "test/acc" in json.loads((tmp_path / "metrics.json").read_text())
+
+
+def test_a_run_of_a_few_dozen_steps_says_so(tmp_path, data, caplog):
+    """A few hundred documents at 8 epochs are too few steps to learn from (300 20 Newsgroups posts: 2.5%)."""
+    with caplog.at_level(logging.WARNING, logger="hdc.train"):
+        overrides = ["data.train_fraction=0.01", "trainer.max_epochs=2", "trainer.limit_val_batches=2", "test=false"]
+        train_in_process(tmp_path, *data, *overrides, debug=None)
+    assert "only about 8 optimizer steps: too few to learn from; raise trainer.max_epochs" in caplog.text

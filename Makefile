@@ -8,7 +8,7 @@ TORCH ?= torch==2.13.0
 IMDB_DIR ?= $(firstword $(HDC_IMDB_DIR) $(wildcard ../shared/data/imdb))
 ARGS ?=
 
-.PHONY: install data train test bench time-to-accuracy reproduce proxies memory scaling scale format lint clean
+.PHONY: install data train test test-fast bench time-to-accuracy reproduce proxies memory scaling scale format lint clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -27,11 +27,15 @@ data:
 train: install data
 	$(BIN)/python train.py experiment=imdb $(ARGS)
 
+# make test: everything (what CI runs); make test-fast: without the slow tests that train to an accuracy
 test:
 	HDC_IMDB_DIR="$(IMDB_DIR)" $(BIN)/python -m pytest $(ARGS)
 
+test-fast:
+	HDC_IMDB_DIR="$(IMDB_DIR)" $(BIN)/python -m pytest -m "not slow" $(ARGS)
+
 # make proxies: build the proxy corpora (data/proxies/), then train the default recipe, the fastText baseline and
-# the old default on each (configs/reproduce/proxies.yaml) -> results/PROXIES.md; resumes where it stopped
+# the old default on each (scripts/reproduce/proxies.yaml) -> results/PROXIES.md; resumes where it stopped
 proxies: data
 	$(BIN)/python scripts/proxies.py
 	$(BIN)/python scripts/reproduce.py proxies --results results/PROXIES.md
@@ -44,7 +48,7 @@ bench: data
 time-to-accuracy: data
 	$(BIN)/python scripts/time_to_accuracy.py $(ARGS) $(if $(OUT),--out $(OUT))
 
-# make reproduce [LIST=imdb]: the experiments of configs/reproduce/$(LIST).yaml -> results/RESULTS.md
+# make reproduce [LIST=imdb]: the experiments of scripts/reproduce/$(LIST).yaml -> results/RESULTS.md
 LIST ?= imdb
 reproduce: data
 	$(BIN)/python scripts/reproduce.py $(LIST) $(ARGS)

@@ -20,16 +20,20 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from hdc.checkpoint import data_settings, read_checkpoint  # noqa: E402
 from hdc.data.datamodule import HFDataModule  # noqa: E402
+from hdc.inference import load  # noqa: E402
 from hdc.paths import PROJECT_ROOT  # noqa: E402
-from hdc.predict import load  # noqa: E402
 
 
 def word_weights(checkpoint: str, words: list[str], split: str, limit: int | None) -> dict[str, dict[str, list]]:
     """{word: {class name: [the word's attention weight at each occurrence]}}."""
     predictor = load(checkpoint)
     model = predictor.model
-    settings = model.data_settings | {"test_split": split, "data_dir": str(PROJECT_ROOT / "data")}
+    settings = data_settings(read_checkpoint(checkpoint)) | {
+        "test_split": split,
+        "data_dir": str(PROJECT_ROOT / "data"),
+    }
     datamodule = HFDataModule(**settings | {"cache_dir": str(PROJECT_ROOT / "data" / "cache")})
     datamodule.use_encoder(model.encoder, model.label_names)
     datamodule.setup("test")

@@ -3,7 +3,7 @@
     python scripts/reproduce.py imdb [--results results/RESULTS.md] [--runs-dir logs/reproduce] [--table-only]
                                      [--only SLUG[,SLUG]]
 
-The list is configs/reproduce/<name>.yaml: `seeds`, and `runs`, each with a `name`, a `dataset`, the
+The list is scripts/reproduce/<name>.yaml: `seeds`, and `runs`, each with a `name`, a `dataset`, the
 paper's number where one exists (`paper`), the train.py `overrides`, and its own `seeds` if they
 differ. Each (run, seed) trains in its own folder under --runs-dir; one that already has a
 metrics.json is not run again, so an interrupted reproduction resumes where it stopped. A run whose
@@ -72,14 +72,14 @@ def row(run: dict, records: list[dict], seeds: list[int]) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("name", help="a list in configs/reproduce/")
+    parser.add_argument("name", help="a list in scripts/reproduce/")
     parser.add_argument("--results", default=str(ROOT / "results" / "RESULTS.md"))
     parser.add_argument("--runs-dir", default=str(ROOT / "logs" / "reproduce"))
     parser.add_argument("--table-only", action="store_true", help="rewrite the table from finished runs; train nothing")
     parser.add_argument("--only", type=lambda v: v.split(","), metavar="SLUG[,SLUG]", help="run just these rows")
     parser.add_argument("overrides", nargs="*", help="extra train.py overrides for every run")
     args = parser.parse_intermixed_args()
-    spec = OmegaConf.load(ROOT / "configs" / "reproduce" / f"{args.name}.yaml")
+    spec = OmegaConf.load(Path(__file__).parent / "reproduce" / f"{args.name}.yaml")
     unknown = set(args.only or []) - {run.slug for run in spec.runs}
     if unknown:
         parser.error(

@@ -64,24 +64,30 @@ def debug_run(tmp_path_factory, data):
     return run_dir
 
 
-def compose_train(run_dir: Path, *overrides: str, debug: str | None = "fast"):
-    """train.yaml composed as `python train.py experiment=imdb <overrides>` would be, with run_dir as
-    the run folder (Hydra's runtime config set, so that hdc.train.train(cfg) runs in this process)."""
-    from hydra import compose, initialize_config_dir
+def compose(config: str, run_dir: Path, *overrides: str):
+    """configs/<config> composed as its entry point would compose it from `overrides`, with run_dir as
+    the run folder (Hydra's runtime config set, so that the entry's function runs in this process)."""
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_dir
     from hydra.core.hydra_config import HydraConfig
     from omegaconf import open_dict
 
     from hdc.paths import CONFIG_DIR
 
-    debug_overrides = [f"debug={debug}"] if debug else []
     with initialize_config_dir(str(CONFIG_DIR), version_base="1.3"):
-        cfg = compose("train.yaml", overrides=["experiment=imdb", *overrides, *debug_overrides],
-                      return_hydra_config=True)  # fmt: skip
+        cfg = hydra_compose(config, overrides=list(overrides), return_hydra_config=True)
     with open_dict(cfg):
         cfg.hydra.runtime.output_dir = str(run_dir)
         cfg.hydra.job.num = 0
     HydraConfig.instance().set_config(cfg)
+    Path(run_dir).mkdir(parents=True, exist_ok=True)
     return cfg
+
+
+def compose_train(run_dir: Path, *overrides: str, debug: str | None = "fast"):
+    """train.yaml composed as `python train.py experiment=imdb <overrides>` would be."""
+    debug_overrides = [f"debug={debug}"] if debug else []
+    return compose("train.yaml", run_dir, "experiment=imdb", *overrides, *debug_overrides)
 
 
 def train_in_process(run_dir: Path, *overrides: str, debug: str | None = "fast") -> dict:
@@ -89,3 +95,10 @@ def train_in_process(run_dir: Path, *overrides: str, debug: str | None = "fast")
     from hdc.train import train as run_training
 
     return run_training(compose_train(run_dir, *overrides, debug=debug))
+
+
+def evaluate_in_process(run_dir: Path, *overrides: str) -> dict:
+    """eval.py's work in this process: its metrics (also written to run_dir/metrics.json)."""
+    from hdc.evaluate import evaluate
+
+    return evaluate(compose("eval.yaml", run_dir, *overrides))

@@ -5,7 +5,10 @@ import json
 import pytest
 import torch
 
-from tests.conftest import metrics, run_entry_point, train
+from hdc.checkpoint import DATA_KEY
+from hdc.data.datamodule import HFDataModule
+from hdc.errors import HdcError
+from tests.conftest import evaluate_in_process, metrics, run_entry_point, train
 
 
 @pytest.fixture(scope="module")
@@ -20,7 +23,8 @@ def small_run(tmp_path_factory, small_imdb):
 def test_eval_reproduces_the_test_metrics_of_training(small_run, tmp_path):
     run_dir, cache = small_run
     best = next((run_dir / "checkpoints").glob("epoch_*.ckpt"))
-    run_entry_point("eval.py", tmp_path, f"ckpt_path={best}", f"paths.cache_dir={cache}")
+    result = run_entry_point("eval.py", tmp_path, f"ckpt_path={best}", f"paths.cache_dir={cache}")
+    assert "accuracy" in result.stdout  # the printed table
     evaluated, trained = metrics(tmp_path), metrics(run_dir)
     assert evaluated["test/documents"] == 400
     for name in ("test/acc", "test/f1", "test/loss"):
@@ -31,14 +35,33 @@ def test_eval_reproduces_the_test_metrics_of_training(small_run, tmp_path):
     assert (tmp_path / "confusion_matrix.png").stat().st_size > 1000
 
 
-def test_eval_on_another_split_and_file(small_run, small_imdb, tmp_path):
+def test_a_checkpoint_keeps_its_data_settings_in_the_datamodule_state(small_run, tmp_path):
+    """The datamodule owns them (once, under Lightning's key for it); a checkpoint from before, which kept
+    them in its "hdc" entry, evaluates the same."""
+    run_dir, cache = small_run
+    checkpoint = torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=True)
+    assert HFDataModule.__qualname__ == DATA_KEY
+    settings = checkpoint.pop(DATA_KEY)["settings"]
+    assert settings["path"].endswith("small_imdb0") and "data" not in checkpoint["hdc"]
+    checkpoint["hdc"]["data"] = settings
+    torch.save(checkpoint, tmp_path / "before.ckpt")
+    now = evaluate_in_process(
+        tmp_path / "now", f"ckpt_path={run_dir}/checkpoints/last.ckpt", f"paths.cache_dir={cache}"
+    )
+    before = evaluate_in_process(tmp_path / "before", f"ckpt_path={tmp_path}/before.ckpt", f"paths.cache_dir={cache}")
+    assert now["test/documents"] == before["test/documents"] == 400
+    assert now["test/confusion_matrix"] == before["test/confusion_matrix"] and now["data"] == before["data"]
+
+
+def test_eval_on_another_split_and_file(small_run, tmp_path, capsys):
     run_dir, _ = small_run
     csv = tmp_path / "reviews.csv"
     csv.write_text("review,stars\nA wonderful film.,pos\nDreadful.,neg\nFine.,pos\n")
     overrides = [f"data.path={csv}", "data.split=train", "data.text_column=review", "data.label_column=stars"]
-    result = run_entry_point("eval.py", tmp_path / "csv", f"ckpt_path={run_dir}/checkpoints/last.ckpt", *overrides)
-    assert json.loads((tmp_path / "csv" / "metrics.json").read_text())["test/documents"] == 3
-    assert "accuracy" in result.stdout
+    evaluated = evaluate_in_process(tmp_path / "csv", f"ckpt_path={run_dir}/checkpoints/last.ckpt", *overrides)
+    assert evaluated["test/documents"] == 3 and evaluated["data"] == str(csv)
+    assert json.loads((tmp_path / "csv" / "metrics.json").read_text()) == evaluated
+    assert f"{csv} [train]" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize("damage", ["missing", "garbage", "truncated", "foreign"])
@@ -51,6 +74,12 @@ def test_a_bad_checkpoint_is_one_clear_line(small_run, tmp_path, damage):
         path.write_bytes(good[: len(good) // 2])
     elif damage == "foreign":
         torch.save({"weights": torch.zeros(3)}, path)
-    result = run_entry_point("eval.py", tmp_path / "run", f"ckpt_path={path}", check=False)
-    assert result.returncode == 1
-    assert str(path) in result.stderr + result.stdout and "Traceback" not in result.stderr
+    reason = {"missing": "no such checkpoint file", "garbage": "not a readable checkpoint",
+              "truncated": "not a readable checkpoint", "foreign": "not an hdc checkpoint"}[damage]  # fmt: skip
+    if damage == "garbage":  # as a user sees it: one line, exit status 1
+        result = run_entry_point("eval.py", tmp_path / "run", f"ckpt_path={path}", check=False)
+        assert result.returncode == 1 and "Traceback" not in result.stderr
+        assert f"{path}: {reason}" in result.stdout + result.stderr
+    with pytest.raises(HdcError) as error:
+        evaluate_in_process(tmp_path / "run", f"ckpt_path={path}")
+    assert str(error.value).startswith(f"{path}: {reason}") and "\n" not in str(error.value)

@@ -6,11 +6,11 @@ from collections import Counter
 import pytest
 import torch
 
+from hdc.checkpoint import read_checkpoint
 from hdc.data.batching import batch_of
 from hdc.data.encoded import EncodedDocuments
 from hdc.errors import HdcError
 from hdc.models.fasttext import FastText
-from hdc.module import read_checkpoint
 
 
 def run(model, documents):

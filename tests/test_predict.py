@@ -7,8 +7,10 @@ import re
 import pytest
 
 import hdc
+from hdc.errors import HdcError
+from hdc.predict import predict
 from hdc.viz.heatmap import attention_html, attention_png
-from tests.conftest import run_entry_point
+from tests.conftest import compose, run_entry_point
 
 AWKWARD = {
     "empty": "",
@@ -84,7 +86,9 @@ def test_cli_reads_jsonl_and_non_utf8_bytes(debug_run, tmp_path):
     checkpoint = f"ckpt_path={debug_run}/checkpoints/last.ckpt"
     for source, count in ((jsonl, 2), (raw, 2)):
         out = tmp_path / f"{source.name}.out"
-        run_entry_point("predict.py", tmp_path / f"run_{source.suffix}", checkpoint, f"input={source}", f"output={out}")
+        predict(
+            compose("predict.yaml", tmp_path / f"run_{source.suffix}", checkpoint, f"input={source}", f"output={out}")
+        )
         rows = [json.loads(line) for line in out.read_text().splitlines()]
         assert len(rows) == count
     assert "\ufffd" in "".join(rows[0]["sentences"][0]["words"])  # undecodable bytes became U+FFFD
@@ -97,10 +101,20 @@ def test_cli_reads_jsonl_and_non_utf8_bytes(debug_run, tmp_path):
         ('{"body": "x"}\n', 'line 1: expected an object with a "text"'),
     ],
 )
-def test_cli_bad_jsonl_is_one_clear_line(debug_run, tmp_path, content, message):
+def test_bad_jsonl_is_one_clear_error(debug_run, tmp_path, content, message):
     source = tmp_path / "in.jsonl"
     source.write_text(content)
+    cfg = compose("predict.yaml", tmp_path / "run", f"ckpt_path={debug_run}/checkpoints/last.ckpt", f"input={source}")
+    with pytest.raises(HdcError, match=f"{source}, {message}"):
+        predict(cfg)
+
+
+def test_cli_errors_are_one_line(debug_run, tmp_path):
+    """predict.py reports an HdcError as one line on standard error, exit status 1, no traceback."""
+    source = tmp_path / "in.jsonl"
+    source.write_text("not json\n")
     result = run_entry_point(
         "predict.py", tmp_path / "run", f"ckpt_path={debug_run}/checkpoints/last.ckpt", f"input={source}", check=False
     )
-    assert result.returncode == 1 and message in result.stderr and "Traceback" not in result.stderr
+    assert result.returncode == 1 and "Traceback" not in result.stderr and result.stdout == ""
+    assert f"{source}, line 1: not JSON" in result.stderr

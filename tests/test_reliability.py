@@ -2,17 +2,16 @@
 
 import errno
 import os
-import re
 
 import pytest
 import torch
 
-from hdc import checkpoint_io
-from hdc.checkpoint_io import AtomicCheckpointIO
+from hdc import checkpoint
+from hdc.checkpoint import AtomicCheckpointIO
 from hdc.data.datamodule import HFDataModule
 from hdc.data.source import load_streaming
 from hdc.errors import DataError, HdcError
-from tests.conftest import train
+from tests.conftest import train, train_in_process
 
 
 def test_a_failed_checkpoint_write_keeps_the_previous_one_and_says_why(tmp_path, monkeypatch):
@@ -24,7 +23,7 @@ def test_a_failed_checkpoint_write_keeps_the_previous_one_and_says_why(tmp_path,
         file.write(b"half a checkpoint")
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(checkpoint_io.torch, "save", disk_full)
+    monkeypatch.setattr(checkpoint.torch, "save", disk_full)
     with pytest.raises(HdcError, match=r"Could not save checkpoint .*last.ckpt: No space left on device .* intact"):
         io.save_checkpoint({"global_step": 2, "weights": torch.zeros(3)}, path)
     assert torch.load(path, weights_only=True)["global_step"] == 1  # the previous checkpoint, whole
@@ -33,10 +32,9 @@ def test_a_failed_checkpoint_write_keeps_the_previous_one_and_says_why(tmp_path,
 
 def test_a_non_finite_loss_stops_training_in_one_line_and_keeps_finite_checkpoints(tmp_path, data):
     huge_steps = ["model.optimizer.lr=1e30", "callbacks.resume_checkpoint.every_n_train_steps=1"]
-    result = train(tmp_path, data, *huge_steps, check=False)
-    assert result.returncode == 1 and "Traceback" not in result.stderr
     stopped = r"(train/loss is (nan|inf)|the weights became non-finite) at epoch 0, step \d+: training stopped"
-    assert re.search(stopped, result.stdout + result.stderr)
+    with pytest.raises(HdcError, match=stopped):
+        train_in_process(tmp_path, *data, *huge_steps)
     last = torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=True)
     assert all(torch.isfinite(weights).all() for weights in last["state_dict"].values())
     assert not (tmp_path / "metrics.json").exists()
@@ -45,16 +43,16 @@ def test_a_non_finite_loss_stops_training_in_one_line_and_keeps_finite_checkpoin
 @pytest.mark.parametrize(
     ("override", "message"),
     [
-        ("trainer.max_epoch=1", "Could not override 'trainer.max_epoch'"),
         ("trainer.max_epochs=abc", "trainer.max_epochs='abc': expected Optional[int]"),
         ("data.batch_size=ten", "data.batch_size='ten': expected int"),
         ("model.optimizer.lr=fast", "model.optimizer.lr='fast': expected"),
     ],
 )
-def test_a_config_typo_or_wrong_type_is_a_clear_error(tmp_path, data, override, message):
-    result = train(tmp_path, data, override, check=False)
-    assert result.returncode == 1 and message in result.stdout + result.stderr
-    assert "Traceback" not in result.stderr
+def test_a_config_value_of_the_wrong_type_is_a_clear_error(tmp_path, data, override, message):
+    """(A key that does not exist is Hydra's one line: test_train.py::test_config_typo_is_a_clear_error.)"""
+    with pytest.raises(HdcError) as error:
+        train_in_process(tmp_path, *data, override)
+    assert message in str(error.value)
 
 
 def csv_dataset(tmp_path, rows: str) -> HFDataModule:
@@ -79,16 +77,17 @@ def test_a_label_of_the_wrong_type_or_outside_the_set_is_a_clear_error(tmp_path,
 
 
 def test_no_code_from_a_dataset_folder_runs(tmp_path):
+    """A folder with a loading script (named after it, as datasets looks for one) is refused in one line
+    that names the script, and the script has not run; without the script, the folder's data loads."""
     folder = tmp_path / "shady"
     folder.mkdir()
     (folder / "shady.py").write_text(f"open({str(tmp_path / 'ran')!r}, 'w').write('executed')\n")
     (folder / "train.csv").write_text("text,label\nFine.,0\n")
-    try:
-        splits = load_streaming(str(folder), tmp_path)
-        list(splits["train"])
-    except Exception:  # refusing the folder is fine too; running its script is not
-        pass
+    with pytest.raises(DataError, match=r"comes with a loading script \(shady.py\), and hdc never runs code"):
+        load_streaming(str(folder), tmp_path)
     assert not (tmp_path / "ran").exists()
+    (folder / "shady.py").unlink()
+    assert list(load_streaming(str(folder), tmp_path)["train"]) == [{"text": "Fine.", "label": 0}]
 
 
 def test_an_api_key_is_never_written_to_the_run(tmp_path, data):

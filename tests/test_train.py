@@ -8,8 +8,9 @@ import pytest
 import torch
 
 from hdc.data.batching import batch_of
+from hdc.errors import HdcError
 from hdc.module import HANClassifier, load_classifier
-from tests.conftest import metrics, run_entry_point, train, train_in_process
+from tests.conftest import evaluate_in_process, metrics, run_entry_point, train, train_in_process
 
 
 def test_debug_run_writes_checkpoints_metrics_tokenizer_and_config(debug_run):
@@ -48,28 +49,27 @@ def _encode(model, texts):
 
 
 def test_same_seed_gives_the_same_metrics(debug_run, tmp_path, data):
-    train(tmp_path, data)
-    assert metrics(tmp_path) == metrics(debug_run)
+    """The same config trained again (here in this process) repeats the command-line run's numbers."""
+    assert train_in_process(tmp_path, *data) == metrics(debug_run)
 
 
 def test_resume_continues_from_the_last_checkpoint(tmp_path, data):
-    train(tmp_path / "first", data, "~model/scheduler", "test=false")
+    train_in_process(tmp_path / "first", *data, "~model/scheduler", "test=false")
     last = f"ckpt_path={tmp_path}/first/checkpoints/last.ckpt"
-    train(tmp_path / "resumed", data, last, "~model/scheduler", "trainer.max_epochs=2")
+    train_in_process(tmp_path / "resumed", *data, last, "~model/scheduler", "trainer.max_epochs=2")
     resumed = torch.load(tmp_path / "resumed" / "checkpoints" / "last.ckpt", weights_only=True)
     assert resumed["epoch"] == 2 and resumed["global_step"] == 10  # saved as training ended: 2 epochs of 5 batches
     assert "val/acc_best" in metrics(tmp_path / "resumed")
 
 
 def test_a_one_cycle_schedule_resumed_into_a_longer_run_is_one_line(debug_run, tmp_path, data):
-    result = train(tmp_path, data, f"ckpt_path={debug_run}/checkpoints/last.ckpt", "trainer.max_epochs=2", check=False)
-    assert result.returncode == 1 and "Traceback" not in result.stderr
-    assert "one-cycle schedule was planned for 5 steps and this run takes 10" in result.stdout + result.stderr
+    with pytest.raises(HdcError, match="one-cycle schedule was planned for 5 steps and this run takes 10"):
+        train_in_process(tmp_path, *data, f"ckpt_path={debug_run}/checkpoints/last.ckpt", "trainer.max_epochs=2")
 
 
 def test_a_finished_run_keeps_its_final_state_in_last_ckpt(tmp_path, data):
     """Also when its last epoch was not its best (here nothing is learnt: lr 0, the same val/acc twice)."""
-    train(tmp_path, data, "trainer.max_epochs=2", "model.optimizer.lr=0.0", "test=false")
+    train_in_process(tmp_path, *data, "trainer.max_epochs=2", "model.optimizer.lr=0.0", "test=false")
     checkpoints = tmp_path / "checkpoints"
     assert torch.load(checkpoints / "last.ckpt", weights_only=True)["global_step"] == 10  # 2 epochs of 5 batches
     assert sorted(path.name for path in checkpoints.iterdir()) == ["epoch_000.ckpt", "last.ckpt"]
@@ -86,9 +86,13 @@ def test_wandb_logs_offline_without_an_api_key(tmp_path, data):
 
 
 def test_config_typo_is_a_clear_error(tmp_path, data):
-    result = train(tmp_path, data, "data.max_sentense=10", check=False)
-    assert result.returncode != 0
-    assert "data.max_sentense" in result.stderr and "Traceback" not in result.stderr
+    """train.py's errors as a user sees them: one line naming the problem, exit status 1, no traceback
+    (Hydra's, for an override of a key that does not exist; hdc's HdcError, for a wrong value)."""
+    for override, message in [("data.max_sentense=10", "Could not override 'data.max_sentense'"),
+                              ("data.text_column=review", "text column 'review' not in the dataset")]:  # fmt: skip
+        result = train(tmp_path, data, override, check=False)
+        assert result.returncode == 1 and "Traceback" not in result.stderr
+        assert message in result.stdout + result.stderr  # hdc's log line goes where Hydra's job log does
 
 
 @pytest.mark.slow
@@ -117,14 +121,14 @@ def test_learns_sentiment_from_a_few_thousand_real_reviews(tmp_path, data, model
         ("model.levels.0.pooling=median", "model: levels[0]: pooling 'median' is not one of"),
     ],
 )
-def test_bad_input_is_one_clear_line(tmp_path, data, override, message):
-    result = train(tmp_path, data, override, check=False)
-    assert result.returncode == 1
-    assert message in result.stdout + result.stderr and "Traceback" not in result.stderr
+def test_bad_input_is_one_clear_error(tmp_path, data, override, message):
+    with pytest.raises(HdcError) as error:
+        train_in_process(tmp_path, *data, override)
+    assert message in str(error.value) and "\n" not in str(error.value)
 
 
 def test_onecycle_schedule_steps_every_batch(tmp_path, data):
-    train(tmp_path, data, "model/scheduler=onecycle", "trainer.limit_train_batches=20", "test=false")
+    train_in_process(tmp_path, *data, "model/scheduler=onecycle", "trainer.limit_train_batches=20", "test=false")
     header, *rows = (tmp_path / "csv" / "metrics.csv").read_text().splitlines()
     column = header.split(",").index("lr-AdamW")
     rates = [float(row.split(",")[column]) for row in rows if row.split(",")[column]]
@@ -154,9 +158,8 @@ def test_a_checkpoint_from_before_levels_still_loads(debug_run, tmp_path, data):
         logits = [load_classifier(path).net(*_encode(load_classifier(path), texts))[0]
                   for path in (debug_run / "checkpoints" / "last.ckpt", tmp_path / "before_levels.ckpt")]  # fmt: skip
     assert torch.equal(*logits)
-    resumed = train(tmp_path / "resumed", data, f"ckpt_path={tmp_path / 'before_levels.ckpt'}", check=False)
-    assert resumed.returncode == 1 and "saved before model.levels" in resumed.stdout + resumed.stderr
-    assert "Traceback" not in resumed.stderr
+    with pytest.raises(HdcError, match="saved before model.levels; eval.py and predict.py read it"):
+        train_in_process(tmp_path / "resumed", *data, f"ckpt_path={tmp_path / 'before_levels.ckpt'}")
 
 
 def test_a_folder_with_string_labels_and_no_names_trains_and_its_checkpoint_names_them(small_imdb, tmp_path):
@@ -164,14 +167,8 @@ def test_a_folder_with_string_labels_and_no_names_trains_and_its_checkpoint_name
     for prediction and for evaluation (which matches the test split's labels to them by value)."""
     import pyarrow as pa
     import pyarrow.parquet as pq
-    from hydra import compose, initialize_config_dir
-    from hydra.core.hydra_config import HydraConfig
-    from omegaconf import open_dict
 
     import hdc
-    from hdc.evaluate import evaluate
-    from hdc.paths import CONFIG_DIR
-    from tests.conftest import train_in_process
 
     folder = tmp_path / "mine"
     folder.mkdir()
@@ -185,13 +182,7 @@ def test_a_folder_with_string_labels_and_no_names_trains_and_its_checkpoint_name
     [prediction] = hdc.load(checkpoint).predict(["A wonderful film."])
     assert set(prediction.probabilities) == {"negative", "positive"}
 
-    with initialize_config_dir(str(CONFIG_DIR), version_base="1.3"):
-        cfg = compose("eval.yaml", [f"ckpt_path={checkpoint}", f"paths.cache_dir={cache}"], return_hydra_config=True)
-    with open_dict(cfg):
-        cfg.hydra.runtime.output_dir = str(tmp_path / "eval")
-    HydraConfig.instance().set_config(cfg)
-    (tmp_path / "eval").mkdir()
-    result = evaluate(cfg)
+    result = evaluate_in_process(tmp_path / "eval", f"ckpt_path={checkpoint}", f"paths.cache_dir={cache}")
     assert result["test/documents"] == 400
 
 

@@ -3,6 +3,6 @@
 
 def load(path, device="cpu", precision="32-true"):
     """A Predictor from an hdc checkpoint: `hdc.load("model.ckpt").predict(["text", ...])`."""
-    from hdc.predict import load as load_predictor  # torch and Lightning load only when asked for
+    from hdc.inference import load as load_predictor  # torch and Lightning load only when asked for
 
     return load_predictor(path, device, precision)

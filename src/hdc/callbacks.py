@@ -9,7 +9,7 @@ import torch
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.loggers import WandbLogger
 
-from hdc.predict import Predictor
+from hdc.inference import Predictor
 from hdc.viz.confusion import confusion_matrix_png
 from hdc.viz.heatmap import attention_html
 

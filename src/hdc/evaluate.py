@@ -21,6 +21,7 @@ from torchmetrics.functional.classification import (
     multiclass_recall,
 )
 
+from hdc.checkpoint import data_settings, read_checkpoint
 from hdc.data.datamodule import HFDataModule
 from hdc.errors import HdcError, reported_as_one_line
 from hdc.module import HANClassifier, load_classifier
@@ -81,11 +82,12 @@ def table(metrics: dict) -> str:
 
 def evaluate(cfg: DictConfig) -> dict:
     checked(cfg.precision)  # an unknown precision: one line, before any work
-    model = load_classifier(cfg.ckpt_path, cfg.device)
+    checkpoint = read_checkpoint(cfg.ckpt_path, cfg.device)
+    model, trained_on = load_classifier(checkpoint, cfg.device), data_settings(checkpoint)
     chosen = {k: v for k, v in cfg.data.items() if v is not None and k != "split"}
-    if not model.data_settings and "path" not in chosen:
+    if not trained_on and "path" not in chosen:
         raise HdcError(f"{cfg.ckpt_path} does not say which data it was trained on: set data.path=")
-    settings = {**model.data_settings, **chosen, "test_split": cfg.data.split}
+    settings = {**trained_on, **chosen, "test_split": cfg.data.split}
     datamodule = HFDataModule(**settings | {"data_dir": cfg.paths.data_dir, "cache_dir": cfg.paths.cache_dir})
     datamodule.use_encoder(model.encoder, model.label_names)
     datamodule.setup("test")

@@ -1,20 +1,19 @@
 """The LightningModule: a HAN with its loss, metrics and optimizer, and the encoder that feeds it.
 
 A checkpoint carries everything needed to use the model again: the HAN's sizes (hyperparameters),
-the label names, and the tokenizer with its caps (saved under the "hdc" key by on_save_checkpoint).
+the label names, and the tokenizer with its caps (the "hdc" entry; see hdc.checkpoint).
 """
 
-import inspect
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import lightning as L
 import torch
 import torch.nn.functional as F
-from tokenizers import Tokenizer
 from torchmetrics import MaxMetric, MetricCollection
 from torchmetrics.classification import MulticlassAccuracy, MulticlassConfusionMatrix, MulticlassF1Score
 
+from hdc.checkpoint import encoder_from, encoder_record, read_checkpoint, with_levels
 from hdc.data.batching import Batch
 from hdc.data.vocab import DocumentEncoder
 from hdc.errors import HdcError
@@ -35,7 +34,7 @@ class HANClassifier(L.LightningModule):
         wide: int | None = None,
         label_smoothing: float = 0.0,
         optimizer: Callable[..., torch.optim.Optimizer] | None = None,
-        scheduler: Callable[..., torch.optim.lr_scheduler.LRScheduler] | None = None,
+        scheduler: dict | None = None,
         encoder: DocumentEncoder | None = None,
     ):
         super().__init__()
@@ -43,7 +42,6 @@ class HANClassifier(L.LightningModule):
         self.save_hyperparameters(logger=False, ignore=["encoder", "optimizer", "scheduler"])
         self.optimizer, self.scheduler = optimizer, scheduler
         self.encoder = encoder
-        self.data_settings: dict = {}  # the data config of training, restored from a checkpoint
         self.label_names = list(label_names)
         # net "han": the HAN of `levels`; "fasttext": the baseline (a bag of words and hashed bigrams)
         if net == "han":
@@ -133,17 +131,18 @@ class HANClassifier(L.LightningModule):
         optimizer = self.optimizer(params=self.parameters())
         if self.scheduler is None:
             return optimizer
-        if "total_steps" in inspect.signature(self.scheduler).parameters:  # a schedule over the whole run
-            scheduler = self.scheduler(optimizer=optimizer, total_steps=self._schedule_steps())
-            return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
-        scheduler = self.scheduler(optimizer=optimizer)
-        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "monitor": "val/acc"}}
+        # Lightning's lr_scheduler config (interval, monitor, ...) with the scheduler built here; one
+        # planned over the whole run (whole_run: true) is told the run's number of optimizer steps.
+        config = dict(self.scheduler)
+        build, whole_run = config.pop("scheduler"), config.pop("whole_run", False)
+        steps = {"total_steps": self._schedule_steps(build)} if whole_run else {}
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": build(optimizer=optimizer, **steps), **config}}
 
-    def _schedule_steps(self) -> int:
+    def _schedule_steps(self, build: Callable) -> int:
         steps = int(self.trainer.estimated_stepping_batches)
         # torch's OneCycleLR divides by zero when its warm-up is exactly one step (pct_start x steps == 1,
         # e.g. 10 steps at 0.1): plan one more step then (never stepped), every other run as it takes.
-        keywords = getattr(self.scheduler, "keywords", {})
+        keywords = getattr(build, "keywords", {})
         return steps + 1 if "max_lr" in keywords and float(keywords.get("pct_start", 0.3) * steps) == 1.0 else steps
 
     def on_train_start(self) -> None:
@@ -186,91 +185,21 @@ class HANClassifier(L.LightningModule):
                 f"model.optimizer.lr (or check the data), then resume with ckpt_path=last"
             )
         if self.encoder is not None:
-            datamodule = self.trainer.datamodule if self._trainer is not None else None
-            checkpoint["hdc"] = {
-                "tokenizer": self.encoder.tokenizer.to_str(),
-                "max_sentences": self.encoder.max_sentences,
-                "max_words": self.encoder.max_words,
-                # Where the data came from, so that eval.py can find the test split by itself.
-                "data": dict(datamodule.hparams) if datamodule is not None else {},
-                # torchmetrics keep their state out of state_dict: the best so far, for a resumed run.
-                "val_acc_best": float(self.val_acc_best.max_value),
-            }
+            checkpoint["hdc"] = encoder_record(self.encoder, float(self.val_acc_best.max_value))
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
-        saved = checkpoint.get("hdc")
-        if saved is not None:
-            tokenizer = Tokenizer.from_str(saved["tokenizer"])
-            self.encoder = DocumentEncoder(tokenizer, saved["max_sentences"], saved["max_words"])
-            self.data_settings = saved.get("data", {})
-            if saved.get("val_acc_best", float("-inf")) > float("-inf"):
-                self.val_acc_best.update(torch.tensor(saved["val_acc_best"]))
+        if "hdc" in checkpoint:
+            self.encoder = encoder_from(checkpoint)
+            if checkpoint["hdc"].get("val_acc_best", float("-inf")) > float("-inf"):
+                self.val_acc_best.update(torch.tensor(checkpoint["hdc"]["val_acc_best"]))
 
 
-def read_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict:
-    """An hdc checkpoint's content, read without executing pickled code (weights_only).
-
-    A missing, truncated or foreign file is an HdcError naming the file.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise HdcError(f"{path}: no such checkpoint file")
-    try:
-        checkpoint = torch.load(path, map_location=map_location, weights_only=True)
-    except Exception as error:  # torch raises many kinds for a damaged file
-        raise HdcError(f"{path}: not a readable checkpoint ({type(error).__name__}: {error})".split("\n")[0]) from None
-    if not isinstance(checkpoint, dict) or "hdc" not in checkpoint or "state_dict" not in checkpoint:
-        raise HdcError(f"{path}: not an hdc checkpoint (no tokenizer inside); train one with train.py")
-    if checkpoint.get("hyper_parameters", {}).get("net") == "fasttext" and "net.idf" not in checkpoint["state_dict"]:
-        raise HdcError(
-            f"{path}: a fastText checkpoint from before its bags were TF-IDF weighted (no net.idf): train it again"
-        )
-    return checkpoint
-
-
-def load_classifier(path: str | Path, map_location: str | torch.device = "cpu") -> HANClassifier:
-    """A trained classifier from an hdc checkpoint (see read_checkpoint)."""
-    checkpoint = with_levels(read_checkpoint(path, map_location))
+def load_classifier(checkpoint: str | Path | dict, map_location: str | torch.device = "cpu") -> HANClassifier:
+    """A trained classifier from an hdc checkpoint file, or from its content read by read_checkpoint."""
+    if not isinstance(checkpoint, dict):
+        checkpoint = read_checkpoint(checkpoint, map_location)
+    checkpoint = with_levels(checkpoint)
     model = HANClassifier(**checkpoint["hyper_parameters"])
     model.load_state_dict(checkpoint["state_dict"])
     model.on_load_checkpoint(checkpoint)
     return model.to(map_location).eval()
-
-
-def with_levels(checkpoint: dict) -> dict:
-    """A checkpoint from before `levels` (a word and a sentence level, or one with flat=True), in
-    today's form: its sizes as levels, its weights renamed (net.words -> net.levels.0, net.sentences
-    -> net.levels.1). The same computation: earlier checkpoints keep evaluating and predicting."""
-    hparams = checkpoint["hyper_parameters"]
-    if "levels" in hparams or "word_hidden_size" not in hparams:
-        return checkpoint
-    old = {key: hparams.pop(key) for key in _BEFORE_LEVELS if key in hparams}
-    shared = {"attention_size": old.get("attention_size", 100), "heads": old.get("transformer_heads", 4),
-              "layers": old.get("transformer_layers", 1)}  # fmt: skip
-
-    def level(prefix: str, unit: str, hidden_size: int) -> dict:
-        encoding = {
-            "encoder": old.get(f"{prefix}_encoder", "gru"),
-            "pooling": old.get(f"{prefix}_pooling", "attention"),
-        }
-        return {"unit": unit, **encoding, "hidden_size": hidden_size, **shared}
-
-    if old.get("flat"):
-        levels = [level("word", "document", old["word_hidden_size"])]
-    else:
-        levels = [level("word", "sentence", old["word_hidden_size"]),
-                  level("sentence", "document", old.get("sentence_hidden_size", 50))]  # fmt: skip
-    levels[-1]["segment_length"] = old.get("segment_length")
-    hparams["levels"] = levels
-    renamed = (("net.words.", "net.levels.0."), ("net.sentences.", "net.levels.1."))
-    checkpoint["state_dict"] = {
-        next((new + key[len(prefix) :] for prefix, new in renamed if key.startswith(prefix)), key): value
-        for key, value in checkpoint["state_dict"].items()
-    }
-    return checkpoint
-
-
-_BEFORE_LEVELS = (  # the HAN's arguments that `levels` replaced
-    "word_hidden_size", "sentence_hidden_size", "attention_size", "word_pooling", "sentence_pooling", "flat",
-    "word_encoder", "sentence_encoder", "transformer_heads", "transformer_layers", "segment_length",
-)  # fmt: skip

@@ -1,6 +1,5 @@
-"""Classify new text with a checkpoint, with the attention behind each prediction.
-
-Python: `hdc.load("model.ckpt").predict(["text", ...])`. Command line (Hydra, configs/predict.yaml):
+"""The predict.py command: classify new text with a checkpoint, with the attention behind each prediction
+(the Predictor of hdc.inference). Command line (Hydra, configs/predict.yaml):
 `python predict.py ckpt_path=PATH input=FILE|- output=FILE|- [html=FILE]`; plain-text input holds one
 document per line (or, with `blocks=true`, per blank-line-separated block); `.jsonl` input holds one
 JSON object with a `text` field (and optionally a `label`) per line. Output is JSONL, one prediction
@@ -10,93 +9,17 @@ per document. Input bytes that are not UTF-8 are replaced by U+FFFD, never an er
 import json
 import logging
 import sys
-from collections.abc import Sequence
-from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import hydra
-import torch
 from omegaconf import DictConfig
 
-from hdc.data.batching import batch_of
 from hdc.errors import HdcError, reported_as_one_line
-from hdc.module import HANClassifier, load_classifier
+from hdc.inference import Prediction, Predictor
+from hdc.module import load_classifier
 from hdc.paths import CONFIG_DIR
-from hdc.precision import autocast, checked
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class Sentence:
-    """A sentence as the model read it (long sentences are wrapped into several), with its attention:
-    `weight` is its share of the document, `paragraph` the index of its paragraph."""
-
-    weight: float
-    words: list[str]
-    word_weights: list[float]
-    paragraph: int = 0
-
-
-@dataclass
-class Prediction:
-    label: str
-    probabilities: dict[str, float]
-    sentences: list[Sentence]
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-
-class Predictor:
-    """A trained HAN that reads raw text: the checkpoint's own tokenizer, caps and label names.
-    `precision` is a Trainer's ("32-true", "bf16-mixed", "16-mixed"): the forward pass runs under the
-    same autocast; probabilities and attention weights come out in fp32."""
-
-    def __init__(
-        self, model: HANClassifier, device: str | torch.device = "cpu", batch_size: int = 64, precision: str = "32-true"
-    ):
-        self.precision = checked(precision)  # an unknown precision: one line, before any work
-        self.model, self.device, self.batch_size = model.to(device).eval(), device, batch_size
-
-    @property
-    def label_names(self) -> list[str]:
-        return self.model.label_names
-
-    @torch.no_grad()
-    def predict(self, texts: Sequence[str]) -> list[Prediction]:
-        """One Prediction per text. Work per text is bounded by the caps (max_sentences x max_words):
-        a 1 MB text costs about as much as a long review; an empty or blank text is read as a single
-        unknown word (its sentence has the one word "") and gets the model's prior."""
-        if isinstance(texts, str):
-            raise TypeError("predict() takes a list of texts; wrap a single text in a list")
-        predictions = []
-        for start in range(0, len(texts), self.batch_size):
-            chunk = [str(text) for text in texts[start : start + self.batch_size]]
-            documents, words = self.model.encoder.encode_with_words(chunk)
-            with autocast(self.device, self.precision):
-                logits, word_weights, sentence_weights = self.model(
-                    batch_of(documents, [0] * len(chunk)).to(self.device)
-                )
-            probabilities = logits.float().softmax(-1).cpu().tolist()
-            word_weights, sentence_weights = word_weights.cpu().tolist(), sentence_weights.cpu().tolist()
-            row = 0  # sentences of all documents are stacked in one tensor, document after document
-            for paragraphs, probs, weights in zip(words, probabilities, sentence_weights, strict=True):
-                sentences = []
-                in_order = ((p, sentence) for p, paragraph in enumerate(paragraphs) for sentence in paragraph)
-                for (paragraph, sentence_words), weight in zip(in_order, weights, strict=False):  # weights: padded
-                    sentences.append(
-                        Sentence(weight, sentence_words, word_weights[row][: len(sentence_words)], paragraph)
-                    )
-                    row += 1
-                label = self.label_names[max(range(len(probs)), key=probs.__getitem__)]
-                predictions.append(Prediction(label, dict(zip(self.label_names, probs, strict=True)), sentences))
-        return predictions
-
-
-def load(path: str | Path, device: str | torch.device = "cpu", precision: str = "32-true") -> Predictor:
-    """A Predictor from an hdc checkpoint (read with weights_only=True: no pickled code runs)."""
-    return Predictor(load_classifier(path, device), device, precision=precision)
 
 
 def read_documents(source: str, blocks: bool = False) -> tuple[list[str], list[str | None]]:

@@ -23,11 +23,11 @@ from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 
 import hdc.precision  # noqa: F401  (registers ${mixed_precision:}, trainer=gpu's precision)
+from hdc.checkpoint import read_checkpoint
 from hdc.config_types import check_config_types
 from hdc.errors import HdcError, reported_as_one_line
 from hdc.loggers import finish, instantiate_loggers
 from hdc.models.fasttext import FastText
-from hdc.module import read_checkpoint
 from hdc.paths import CONFIG_DIR, PROJECT_ROOT
 
 log = logging.getLogger(__name__)

@@ -83,6 +83,11 @@ class HFDataModule(L.LightningDataModule):
         self.label_names: list[str] = []
         self._encoded: dict[str, EncodedDocuments] = {}
 
+    def state_dict(self) -> dict:
+        """What checkpoints keep of the data: its settings, so that eval.py finds the test split by itself
+        (hdc.checkpoint.data_settings reads them back)."""
+        return {"settings": dict(self.hparams)}
+
     def use_encoder(self, encoder: DocumentEncoder, label_names: list[str]) -> None:
         """Encode with a trained model's tokenizer, caps and label names (evaluation) instead of
         training a tokenizer; the training split is then not needed."""

@@ -44,6 +44,13 @@ def load_streaming(path: str, data_dir: str | Path, name: str | None = None):
                 raise DatasetNotFound(f"Unsupported data file {local}: use one of {sorted(_FILE_BUILDERS)}")
             return datasets.load_dataset(builder, data_files={"train": str(local)}, streaming=True)
         return datasets.load_dataset(str(local or path), name, streaming=True)
+    except RuntimeError as error:  # a loading script: datasets >= 4 refuses it, and hdc never runs one
+        if "Dataset scripts are no longer supported" not in str(error):
+            raise
+        raise DataError(
+            f"Dataset {path!r} comes with a loading script ({str(error).rsplit(' ', 1)[-1]}), and hdc never runs "
+            f"code from a dataset: point data.path at its data files (parquet, csv or json) or a folder of them"
+        ) from None
     except (ConnectionError, FileNotFoundError, datasets.exceptions.DatasetNotFoundError) as error:
         looked = ", ".join(str(p.resolve()) for p in local_candidates(path, data_dir))
         raise DatasetNotFound(

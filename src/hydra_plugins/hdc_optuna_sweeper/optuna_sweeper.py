@@ -119,7 +119,8 @@ class OptunaSweeper(Sweeper):
         from hydra.core.utils import JobStatus
         from optuna.trial import TrialState
 
-        user_attrs = study.get_trials(deepcopy=False)[trial.number].user_attrs
+        # what the job wrote to its trial (the ask()'ed trial keeps the attributes it had when asked)
+        user_attrs = next(t.user_attrs for t in study.get_trials(deepcopy=False) if t.number == trial.number)
         if result.status != JobStatus.COMPLETED:
             study.tell(trial, state=TrialState.FAIL)
             _ = result.return_value  # raises the job's error and stops the sweep, as Hydra's basic sweeper does

@@ -1,0 +1,73 @@
+"""The package's shape: data flows one way, so its imports form no circle, and no library module imports
+the modules behind the entry points (train.py, eval.py, predict.py)."""
+
+import ast
+from pathlib import Path
+
+SRC = Path(__file__).resolve().parents[1] / "src"
+ENTRY_MODULES = {"hdc.train", "hdc.evaluate", "hdc.predict"}  # each holds a @hydra.main
+
+
+def module_name(path: Path, src: Path) -> str:
+    parts = path.relative_to(src).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def imports(src: Path = SRC) -> dict[str, set[str]]:
+    """{module under src: the modules under src it imports, at the top or inside a function}."""
+    modules = {module_name(path, src): path for path in src.rglob("*.py")}
+    graph = {}
+    for name, path in modules.items():
+        found = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                candidates = [node.module] + [f"{node.module}.{alias.name}" for alias in node.names]
+            elif isinstance(node, ast.Import):
+                candidates = [alias.name for alias in node.names]
+            else:
+                continue
+            found |= {c for c in candidates if c in modules and c != name}
+        graph[name] = found
+    return graph
+
+
+def circle(graph: dict[str, set[str]]) -> list[str] | None:
+    """One import circle of `graph` (a -> b -> a), or None."""
+    done, path = set(), []
+
+    def visit(module: str) -> list[str] | None:
+        if module in path:
+            return path[path.index(module) :] + [module]
+        if module in done:
+            return None
+        path.append(module)
+        for imported in sorted(graph[module] - {"hdc"}):  # `import hdc` alone: the package's lazy __init__
+            if found := visit(imported):
+                return found
+        path.pop()
+        done.add(module)
+        return None
+
+    return next((found for module in sorted(graph) if (found := visit(module))), None)
+
+
+def test_no_import_circles():
+    graph = imports()
+    assert {"hdc.inference", "hdc.checkpoint", "hdc.module"} <= set(graph)  # the walk saw the package
+    assert circle(graph) is None
+
+
+def test_the_library_never_imports_an_entry_point_module():
+    importers = {name: sorted(ENTRY_MODULES & found) for name, found in imports().items() if ENTRY_MODULES & found}
+    assert importers == {}
+
+
+def test_a_circle_is_found(tmp_path):
+    """The checks above can fail: two modules that import each other (one inside a function) are a circle."""
+    (tmp_path / "pkg").mkdir()
+    (tmp_path / "pkg" / "a.py").write_text("from pkg.b import x\n")
+    (tmp_path / "pkg" / "b.py").write_text("def f():\n    from pkg import a\n")
+    (tmp_path / "pkg" / "c.py").write_text("import pkg.a\n")
+    graph = imports(tmp_path)
+    assert graph == {"pkg.a": {"pkg.b"}, "pkg.b": {"pkg.a"}, "pkg.c": {"pkg.a"}}
+    assert circle(graph) == ["pkg.a", "pkg.b", "pkg.a"]

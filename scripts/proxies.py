@@ -1,4 +1,4 @@
-"""Build the proxy corpora the default recipe is chosen on (README, "Your own data"), as folders that
+"""Build the proxy corpora the default recipe is chosen on (docs/USAGE.md, "Your own data"), as folders that
 `python train.py data.path=DIR` reads: train.parquet and test.parquet with `text` and `label`.
 
 - imdb_1k, imdb_2k, imdb_5k: a seeded sample of N IMDB training reviews (small data); test: IMDB's test split.

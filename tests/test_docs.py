@@ -1,0 +1,52 @@
+"""The README's one results table copies numbers whose home is a results file: it must agree with them."""
+
+import re
+
+from tests.conftest import ROOT
+
+# README column -> (results file, the words that name its row there); the SVM's rows are named by dataset.
+COLUMNS = {
+    "default recipe": {"PROXIES.md": "default recipe", "RESULTS.md": "HAN + wide term"},
+    "`model=fasttext`": {"PROXIES.md": "fastText baseline", "RESULTS.md": "fastText baseline"},
+    "`experiment=paper`": {"PROXIES.md": "old default"},
+}
+
+
+def table(text: str, header_start: str) -> list[list[str]]:
+    """The rows (cells stripped) of the markdown table whose header line starts with header_start."""
+    lines = text.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith(header_start))
+    rows = []
+    for line in lines[start:]:
+        if not line.startswith("|"):
+            break
+        rows.append([cell.strip() for cell in line.strip("|").split("|")])
+    return [rows[0], *rows[2:]]  # without the |---| line
+
+
+def accuracy(cell: str) -> str:
+    """'79.46 (1 of 1 seeds)' -> '79.46'; 'pending' stays."""
+    return cell.split(" ")[0]
+
+
+def test_the_readme_results_table_agrees_with_the_results_files():
+    header, *rows = table((ROOT / "README.md").read_text(), "| data (training documents)")
+    results = {
+        name: table((ROOT / "results" / name).read_text(), "| experiment") for name in ("PROXIES.md", "RESULTS.md")
+    }
+    svm = dict(table((ROOT / "results" / "tfidf_svm.md").read_text(), "| proxy")[1:])
+    checked = 0
+    for row in rows:
+        dataset = re.match(r"`([^`]+)`", row[0]).group(1)
+        for column, cell in zip(header[1:], row[1:], strict=True):
+            if column == "TF-IDF + linear SVM":
+                expected = svm.get(dataset, "-")
+            else:
+                source = "RESULTS.md" if dataset == "imdb" else "PROXIES.md"
+                words = COLUMNS[column].get(source)
+                found = [r for r in results[source][1:] if words and words in r[0]
+                         and r[1] == (dataset if source == "PROXIES.md" else "IMDB binary")]  # fmt: skip
+                expected = accuracy(found[0][2]) if found else "-"
+            assert cell == expected, f"README {dataset} / {column}: {cell}, its results file says {expected}"
+            checked += cell != "-"
+    assert checked >= 20  # the table was read

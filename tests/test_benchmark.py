@@ -40,18 +40,18 @@ def test_benchmark_writes_its_json(imdb_dir, tmp_path):
     assert bench["machine"]["torch"] == torch.__version__
 
 
-def test_time_to_accuracy_reports_the_whole_run(imdb_dir, tmp_path):
+def test_time_to_accuracy_reports_the_whole_run(small_imdb, tmp_path):
     out = tmp_path / "tta.json"
-    result = run_script("scripts/time_to_accuracy.py", "debug=fast", f"data.path={imdb_dir}", "--out", str(out))
+    result = run_script("scripts/time_to_accuracy.py", "debug=fast", f"data.path={small_imdb}", "--out", str(out))
     timed = json.loads(out.read_text())
     assert timed["seconds"] > 0 and 0 <= timed["test_acc"] <= 1 and timed["peak_rss_mb"] > 100
     assert "s from raw text to a tested model" in result.stdout
 
 
-def test_reproduce_runs_a_list_skips_finished_runs_and_lists_what_could_not_run(imdb_dir, tmp_path):
+def test_reproduce_runs_a_list_skips_finished_runs_and_lists_what_could_not_run(small_imdb, tmp_path):
     results, runs = tmp_path / "RESULTS.md", tmp_path / "runs"
     arguments = ["scripts/reproduce.py", "smoke", "--results", str(results), "--runs-dir", str(runs)]
-    env_overrides = [f"data.path={imdb_dir}", f"paths.cache_dir={tmp_path / 'cache'}"]
+    env_overrides = [f"data.path={small_imdb}", f"paths.cache_dir={tmp_path / 'cache'}"]
     offline = os.environ | {"HF_HUB_OFFLINE": "1"}  # the missing dataset fails at once instead of retrying
     run_script(*arguments, *env_overrides, env=offline)
     table = results.read_text()

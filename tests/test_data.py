@@ -266,7 +266,7 @@ def test_dataset_found_nowhere_says_where_it_looked(tmp_path, monkeypatch):
 def test_imdb_caps_keep_99_percent_of_imdb_words(imdb_module):
     config = OmegaConf.merge(OmegaConf.load(ROOT / "configs" / "data" / "imdb.yaml"),
                              OmegaConf.load(ROOT / "configs" / "experiment" / "imdb.yaml").data)  # fmt: skip
-    texts = [text for text, _ in imdb_module.train_documents()]
+    texts = [text for text, _ in imdb_module.train_documents()][::4]  # a quarter, spread over both labels
     capped = DocumentEncoder(imdb_module.encoder.tokenizer, config.max_sentences, config.max_words)
     uncapped = DocumentEncoder(imdb_module.encoder.tokenizer, 10**9, 10**9)
 
@@ -275,7 +275,7 @@ def test_imdb_caps_keep_99_percent_of_imdb_words(imdb_module):
             len(sentence) for document in encoder.encode(texts) for paragraph in document for sentence in paragraph
         )
 
-    assert words(capped) / words(uncapped) >= 0.99  # measured: 0.9956 at 60 x 80
+    assert words(capped) / words(uncapped) >= 0.99  # measured: 0.9956 at 60 x 80 on all 22,585 reviews
 
 
 def test_numeric_labels_named_in_config_map_by_value(tmp_path):

@@ -5,7 +5,7 @@ import json
 import subprocess
 import sys
 
-from tests.conftest import ROOT, metrics
+from tests.conftest import ROOT, compose, metrics
 
 
 def test_ddp_ranks_share_each_epoch_once_and_each_job_writes_one_folder(tmp_path, data):
@@ -29,9 +29,10 @@ def test_ddp_ranks_share_each_epoch_once_and_each_job_writes_one_folder(tmp_path
 
 
 def test_slurm_launcher_composes(tmp_path):
-    command = [sys.executable, "train.py", "experiment=imdb", "hydra/launcher=slurm", "trainer=ddp",
-               "trainer.devices=4", "--cfg", "all", "--resolve"]  # fmt: skip
-    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
-    assert result.returncode == 0, result.stderr[-2000:]
-    assert "hydra_plugins.hydra_submitit_launcher.submitit_launcher.SlurmLauncher" in result.stdout
-    assert "tasks_per_node: 4" in result.stdout and "gpus_per_node: 4" in result.stdout
+    """hydra/launcher=slurm with trainer=ddp: one SLURM task (and GPU) per device, resolved."""
+    from omegaconf import OmegaConf
+
+    cfg = compose("train.yaml", tmp_path, "experiment=imdb", "hydra/launcher=slurm", "trainer=ddp", "trainer.devices=4")
+    launcher = OmegaConf.to_container(cfg.hydra.launcher, resolve=True)
+    assert launcher["_target_"] == "hydra_plugins.hydra_submitit_launcher.submitit_launcher.SlurmLauncher"
+    assert launcher["tasks_per_node"] == 4 and launcher["gpus_per_node"] == 4

@@ -1,5 +1,6 @@
 """Word2vec initialisation: trained on the training split's ids, deterministic, cached, used by train.py."""
 
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -11,7 +12,7 @@ from hdc.data.datamodule import HFDataModule
 from hdc.data.encoded import EncodedDocuments
 from hdc.data.word2vec import word2vec_vectors
 from hdc.errors import DataError
-from tests.conftest import train
+from tests.conftest import train_in_process
 
 DOCUMENTS = [[[[2, 3, 4], [5, 2]]], [[[3, 4, 6, 2]]]] * 20  # paragraphs of sentences of word ids
 
@@ -26,9 +27,10 @@ def test_vectors_cover_the_training_words_and_repeat_for_a_seed():
     assert np.array_equal(vectors, again) and not np.array_equal(vectors, other)
 
 
-def test_train_py_initialises_the_embedding_from_cached_vectors(tmp_path, data):
-    result = train(tmp_path / "run", data, "word2vec=skipgram", "test=false")
-    assert "Embedding initialised by word2vec" in result.stdout + result.stderr
+def test_train_py_initialises_the_embedding_from_cached_vectors(tmp_path, data, caplog):
+    with caplog.at_level(logging.INFO, logger="hdc.train"):
+        train_in_process(tmp_path / "run", *data, "word2vec=skipgram", "test=false")
+    assert "Embedding initialised by word2vec" in caplog.text
     cache = Path(next(arg.split("=", 1)[1] for arg in data if arg.startswith("paths.cache_dir=")))
     assert list(cache.glob("word2vec/*.npz"))
 

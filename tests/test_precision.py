@@ -77,6 +77,8 @@ MODEL_CONFIGS = {
     "han_transformer": ["model=han_transformer"],
     "segments": ["model=han_transformer", "model.levels.1.segment_length=4"],
     "cls": ["model=han_transformer", "model.levels.0.pooling=cls", "model.levels.1.pooling=cls"],
+    "fasttext": ["model=fasttext"],  # the baseline row
+    "wide": ["model.wide=10", "model.dropout=0.3"],  # the default recipe's HAN + wide term
 }
 TEXTS = ["A wonderful film. I loved every minute of it.", "Dull and far too long.\n\nThe acting was poor.", ""]
 

@@ -22,18 +22,17 @@ import numpy as np  # noqa: E402
 
 from hdc.checkpoint import data_settings, read_checkpoint  # noqa: E402
 from hdc.data.datamodule import HFDataModule  # noqa: E402
-from hdc.inference import load  # noqa: E402
+from hdc.inference import Predictor  # noqa: E402
+from hdc.module import load_classifier  # noqa: E402
 from hdc.paths import PROJECT_ROOT  # noqa: E402
 
 
 def word_weights(checkpoint: str, words: list[str], split: str, limit: int | None) -> dict[str, dict[str, list]]:
     """{word: {class name: [the word's attention weight at each occurrence]}}."""
-    predictor = load(checkpoint)
+    saved = read_checkpoint(checkpoint)  # once: the model and where its data came from
+    predictor = Predictor(load_classifier(saved))
     model = predictor.model
-    settings = data_settings(read_checkpoint(checkpoint)) | {
-        "test_split": split,
-        "data_dir": str(PROJECT_ROOT / "data"),
-    }
+    settings = data_settings(saved) | {"test_split": split, "data_dir": str(PROJECT_ROOT / "data")}
     datamodule = HFDataModule(**settings | {"cache_dir": str(PROJECT_ROOT / "data" / "cache")})
     datamodule.use_encoder(model.encoder, model.label_names)
     datamodule.setup("test")

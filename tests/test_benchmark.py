@@ -6,9 +6,11 @@ import shutil
 import subprocess
 import sys
 
+import pytest
 import torch
+import yaml
 
-from tests.conftest import ROOT
+from tests.conftest import ROOT, compose
 
 
 def run_script(*arguments, env=None) -> subprocess.CompletedProcess:
@@ -46,6 +48,17 @@ def test_time_to_accuracy_reports_the_whole_run(small_imdb, tmp_path):
     timed = json.loads(out.read_text())
     assert timed["seconds"] > 0 and 0 <= timed["test_acc"] <= 1 and timed["peak_rss_mb"] > 100
     assert "s from raw text to a tested model" in result.stdout
+
+
+@pytest.mark.parametrize("name", ["imdb", "paper", "proxies", "smoke"])
+def test_every_run_of_a_reproduce_list_composes(name, tmp_path):
+    """Each row of scripts/reproduce/<name>.yaml is a config train.py accepts (composed, not trained)."""
+    spec = yaml.safe_load((ROOT / "scripts" / "reproduce" / f"{name}.yaml").read_text())
+    assert spec["runs"] and len({run["slug"] for run in spec["runs"]}) == len(spec["runs"])
+    for run in spec["runs"]:
+        for seed in run.get("seeds", spec["seeds"]):
+            cfg = compose("train.yaml", tmp_path, *run["overrides"], f"seed={seed}")
+            assert cfg.seed == seed and cfg.model._target_ == "hdc.module.HANClassifier"
 
 
 def test_reproduce_runs_a_list_skips_finished_runs_and_lists_what_could_not_run(small_imdb, tmp_path):

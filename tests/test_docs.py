@@ -50,3 +50,24 @@ def test_the_readme_results_table_agrees_with_the_results_files():
             assert cell == expected, f"README {dataset} / {column}: {cell}, its results file says {expected}"
             checked += cell != "-"
     assert checked >= 20  # the table was read
+
+
+def test_every_relative_link_of_the_docs_leads_somewhere():
+    """README.md, docs/ and results/: each relative link's file exists, and its #anchor is a heading there."""
+
+    def anchors(path):
+        headings = re.findall(r"^#+ (.+)$", path.read_text(), flags=re.MULTILINE)
+        return {re.sub(r"[^\w\- ]", "", h).strip().lower().replace(" ", "-") for h in headings}
+
+    pages = [ROOT / "README.md", *(ROOT / "docs").glob("*.md"), *(ROOT / "results").glob("*.md")]
+    broken, seen = [], 0
+    for page in pages:
+        for target in re.findall(r"\]\(([^)\s]+)\)", page.read_text()):
+            if re.match(r"[a-z]+:", target):
+                continue  # a web address
+            seen += 1
+            file, _, anchor = target.partition("#")
+            path = (page.parent / file).resolve() if file else page
+            if not path.exists() or (anchor and path.suffix == ".md" and anchor not in anchors(path)):
+                broken.append(f"{page.relative_to(ROOT)}: {target}")
+    assert broken == [] and seen > 20

@@ -6,7 +6,6 @@ import pytest
 import torch
 
 from hdc.checkpoint import DATA_KEY
-from hdc.data.datamodule import HFDataModule
 from hdc.errors import HdcError
 from tests.conftest import evaluate_in_process, metrics, run_entry_point, train
 
@@ -35,14 +34,14 @@ def test_eval_reproduces_the_test_metrics_of_training(small_run, tmp_path):
     assert (tmp_path / "confusion_matrix.png").stat().st_size > 1000
 
 
-def test_a_checkpoint_keeps_its_data_settings_in_the_datamodule_state(small_run, tmp_path):
-    """The datamodule owns them (once, under Lightning's key for it); a checkpoint from before, which kept
-    them in its "hdc" entry, evaluates the same."""
+def test_a_checkpoint_keeps_its_data_settings_once(small_run, small_imdb, tmp_path):
+    """The datamodule's hyperparameters, as Lightning saves them, and nowhere else; a checkpoint that
+    carries them in its "hdc" entry instead (hdc's own copy, until 2026-11-26) evaluates the same."""
     run_dir, cache = small_run
     checkpoint = torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=True)
-    assert HFDataModule.__qualname__ == DATA_KEY
-    settings = checkpoint.pop(DATA_KEY)["settings"]
-    assert settings["path"].endswith("small_imdb0") and "data" not in checkpoint["hdc"]
+    assert set(checkpoint["hdc"]) == {"tokenizer", "max_sentences", "max_words", "val_acc_best"}
+    settings = checkpoint.pop(DATA_KEY)
+    assert settings["path"] == str(small_imdb) and DATA_KEY == "datamodule_hyper_parameters"
     checkpoint["hdc"]["data"] = settings
     torch.save(checkpoint, tmp_path / "before.ckpt")
     now = evaluate_in_process(

@@ -6,11 +6,12 @@ import os
 
 import pytest
 import torch
+from hydra.errors import ConfigCompositionException
 
 from hdc.data.batching import batch_of
 from hdc.errors import HdcError
 from hdc.module import HANClassifier, load_classifier
-from tests.conftest import evaluate_in_process, metrics, run_entry_point, train, train_in_process
+from tests.conftest import compose_train, evaluate_in_process, metrics, run_entry_point, train, train_in_process
 
 
 def test_debug_run_writes_checkpoints_metrics_tokenizer_and_config(debug_run):
@@ -85,14 +86,19 @@ def test_wandb_logs_offline_without_an_api_key(tmp_path, data):
     assert (tmp_path / "csv" / "metrics.csv").is_file()  # the CSV log stays
 
 
-def test_config_typo_is_a_clear_error(tmp_path, data):
-    """train.py's errors as a user sees them: one line naming the problem, exit status 1, no traceback
-    (Hydra's, for an override of a key that does not exist; hdc's HdcError, for a wrong value)."""
-    for override, message in [("data.max_sentense=10", "Could not override 'data.max_sentense'"),
-                              ("data.text_column=review", "text column 'review' not in the dataset")]:  # fmt: skip
-        result = train(tmp_path, data, override, check=False)
-        assert result.returncode == 1 and "Traceback" not in result.stderr
-        assert message in result.stdout + result.stderr  # hdc's log line goes where Hydra's job log does
+def test_errors_are_one_line(tmp_path, data):
+    """train.py's errors as a user sees them: one line naming the problem, exit status 1, no traceback."""
+    result = train(tmp_path, data, "data.text_column=review", check=False)
+    assert result.returncode == 1 and "Traceback" not in result.stdout + result.stderr
+    [line] = [line for line in (result.stdout + result.stderr).splitlines() if "[ERROR]" in line]
+    assert line.endswith("text column 'review' not in the dataset (columns: ['id', 'text', 'label', 'rating']); "
+                         "set data.text_column")  # fmt: skip
+
+
+def test_config_typo_is_a_clear_error(tmp_path):
+    """A key that does not exist: Hydra's one line (train.py exits with it, status 1, no traceback)."""
+    with pytest.raises(ConfigCompositionException, match="Could not override 'data.max_sentense'"):
+        compose_train(tmp_path, "data.max_sentense=10")
 
 
 @pytest.mark.slow
@@ -125,6 +131,25 @@ def test_bad_input_is_one_clear_error(tmp_path, data, override, message):
     with pytest.raises(HdcError) as error:
         train_in_process(tmp_path, *data, override)
     assert message in str(error.value) and "\n" not in str(error.value)
+
+
+def test_the_scheduler_config_says_when_it_steps(tmp_path):
+    """model/scheduler=plateau: stepped after each epoch on val/acc; a bare scheduler factory (the form
+    before the config said so) is one line."""
+    from functools import partial
+
+    from hydra.utils import instantiate
+
+    cfg = compose_train(tmp_path, "model/scheduler=plateau")
+    model = instantiate(cfg.model, vocab_size=50, label_names=["neg", "pos"], _convert_="all")
+    configured = model.configure_optimizers()
+    scheduler = configured["lr_scheduler"]
+    assert isinstance(scheduler["scheduler"], torch.optim.lr_scheduler.ReduceLROnPlateau)
+    assert scheduler["scheduler"].optimizer is configured["optimizer"] and scheduler["scheduler"].mode == "max"
+    assert {key: scheduler[key] for key in ("interval", "monitor")} == {"interval": "epoch", "monitor": "val/acc"}
+    model.scheduler = partial(torch.optim.lr_scheduler.ReduceLROnPlateau)
+    with pytest.raises(HdcError, match="model.scheduler is Lightning's scheduler config"):
+        model.configure_optimizers()
 
 
 def test_onecycle_schedule_steps_every_batch(tmp_path, data):

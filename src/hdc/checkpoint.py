@@ -2,8 +2,8 @@
 
 - "hdc" (written by the LightningModule): the tokenizer and its caps, and the best validation accuracy
   so far (torchmetrics keep their state out of state_dict);
-- "HFDataModule" (the datamodule's state_dict, which Lightning stores under the class name): the data
-  settings of training, so that eval.py finds the test split by itself.
+- "datamodule_hyper_parameters" (written by Lightning from the datamodule's save_hyperparameters): the
+  data settings of training, so that eval.py finds the test split by itself.
 Files are written whole or not at all (AtomicCheckpointIO); reading never runs pickled code, refuses
 foreign or damaged files in one line, and brings checkpoints of earlier versions to today's form.
 """
@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from lightning.pytorch import LightningDataModule
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 from tokenizers import Tokenizer
 
@@ -20,7 +21,7 @@ from hdc.data.vocab import DocumentEncoder
 from hdc.errors import HdcError
 from hdc.paths import written_atomically
 
-DATA_KEY = "HFDataModule"  # Lightning keys a datamodule's state_dict by its class's __qualname__
+DATA_KEY = LightningDataModule.CHECKPOINT_HYPER_PARAMS_KEY  # "datamodule_hyper_parameters"
 
 
 def encoder_record(encoder: DocumentEncoder, val_acc_best: float) -> dict:
@@ -39,9 +40,10 @@ def encoder_from(checkpoint: dict) -> DocumentEncoder:
 
 
 def data_settings(checkpoint: dict) -> dict:
-    """The data config a checkpoint was trained with ({} if it does not say); checkpoints from before
-    the datamodule kept them carry them in their "hdc" entry."""
-    return checkpoint.get(DATA_KEY, {}).get("settings") or checkpoint["hdc"].get("data", {})
+    """The data config a checkpoint was trained with ({} if it does not say): the datamodule's
+    hyperparameters, which Lightning saves; a checkpoint without them may carry a copy in its "hdc"
+    entry (hdc wrote one there until 2026-11-26)."""
+    return dict(checkpoint.get(DATA_KEY) or checkpoint["hdc"].get("data", {}))
 
 
 def read_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict:

@@ -1,6 +1,6 @@
 """Inference: a trained checkpoint that reads raw text and answers with labels, probabilities and the
-attention behind each one. `hdc.load("model.ckpt").predict(["text", ...])`; the predict.py command,
-the attention callback, the heatmap page and the server all go through `Predictor`.
+attention behind each one. `hdc.load("model.ckpt").predict(["text", ...])`; the predict.py command and
+the attention callback go through `Predictor`, and the heatmap page draws its `Prediction`s.
 """
 
 from collections.abc import Sequence

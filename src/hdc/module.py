@@ -133,6 +133,11 @@ class HANClassifier(L.LightningModule):
             return optimizer
         # Lightning's lr_scheduler config (interval, monitor, ...) with the scheduler built here; one
         # planned over the whole run (whole_run: true) is told the run's number of optimizer steps.
+        if not isinstance(self.scheduler, dict):  # a bare scheduler factory: the form before 2026-11-26
+            raise HdcError(
+                "model.scheduler is Lightning's scheduler config: {scheduler: <partial>, interval: step|epoch, "
+                "whole_run: true|false, monitor: ...} (see configs/model/scheduler/)"
+            )
         config = dict(self.scheduler)
         build, whole_run = config.pop("scheduler"), config.pop("whole_run", False)
         steps = {"total_steps": self._schedule_steps(build)} if whole_run else {}

@@ -80,7 +80,7 @@ class OptunaPruning(L.Callback):
         import optuna
 
         if self._trial is None:
-            storage = optuna.storages.get_storage(self.storage)  # Optuna's public storage API, no private fields
+            storage = optuna.storages.RDBStorage(self.storage)  # Optuna's public storage API, no private fields
             study_id = storage.get_study_id_from_name(self.study_name)
             trial_id = storage.get_trial_id_from_study_id_trial_number(study_id, self.trial_number)
             study = optuna.load_study(study_name=self.study_name, storage=storage, pruner=self.pruner)

@@ -77,16 +77,11 @@ class HFDataModule(L.LightningDataModule):
         for cap, value in (("max_sentences", max_sentences), ("max_words", max_words)):
             if value != "auto" and not (isinstance(value, int) and value > 0):
                 raise DataError(f"data.{cap}={value!r}: a positive number, or auto (keep 99% of the training words)")
-        self.save_hyperparameters(logger=False)
+        self.save_hyperparameters(logger=False)  # Lightning keeps them in checkpoints: hdc.checkpoint.data_settings
         self.splits = None
         self.encoder: DocumentEncoder | None = None
         self.label_names: list[str] = []
         self._encoded: dict[str, EncodedDocuments] = {}
-
-    def state_dict(self) -> dict:
-        """What checkpoints keep of the data: its settings, so that eval.py finds the test split by itself
-        (hdc.checkpoint.data_settings reads them back)."""
-        return {"settings": dict(self.hparams)}
 
     def use_encoder(self, encoder: DocumentEncoder, label_names: list[str]) -> None:
         """Encode with a trained model's tokenizer, caps and label names (evaluation) instead of

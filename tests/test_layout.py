@@ -1,11 +1,11 @@
 """The package's shape: data flows one way, so its imports form no circle, and no library module imports
-the modules behind the entry points (train.py, eval.py, predict.py)."""
+the modules behind the entry points (train.py, eval.py, predict.py, serve.py)."""
 
 import ast
 from pathlib import Path
 
 SRC = Path(__file__).resolve().parents[1] / "src"
-ENTRY_MODULES = {"hdc.train", "hdc.evaluate", "hdc.predict"}  # each holds a @hydra.main
+ENTRY_MODULES = {"hdc.train", "hdc.evaluate", "hdc.predict", "hdc.serve"}  # each holds a @hydra.main
 
 
 def module_name(path: Path, src: Path) -> str:

@@ -1,0 +1,181 @@
+"""`python serve.py ckpt_path=PATH`: a checkpoint behind an HTTP API (LitServe), with an attention page.
+
+- `POST /predict` `{"texts": [...]}` or `{"text": "..."}` (and `"attention": true` for the sentences and
+  words with their weights): `{"predictions": [...]}`, each as predict.py writes a line. Concurrent
+  requests are batched into one forward pass (LitServe's dynamic batching: `max_batch_size` requests,
+  waiting at most `batch_timeout` seconds for them).
+- `GET /`: a page with a text box; submitting it shows the prediction and the attention heatmap drawn
+  by hdc.viz.heatmap (escaped, no scripts, nothing fetched: it works with scripting off).
+- `GET /health`, `GET /info` (LitServe's): liveness; the labels, caps, model config and checkpoint digest.
+Bad input is a 4xx with a JSON body (FastAPI validates the request's model; LitServe caps the body at
+`max_bytes`), never a 500. The server binds 127.0.0.1 unless `host=` says otherwise.
+"""
+
+import hashlib
+import logging
+from html import escape
+from pathlib import Path
+from urllib.parse import parse_qs
+
+import hydra
+import litserve as ls
+from fastapi import HTTPException, Request
+from fastapi.responses import HTMLResponse
+from omegaconf import DictConfig
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from hdc.checkpoint import read_checkpoint
+from hdc.errors import HdcError, reported_as_one_line
+from hdc.inference import Prediction, Sentence, load
+from hdc.paths import CONFIG_DIR
+from hdc.precision import checked
+
+log = logging.getLogger(__name__)
+
+
+class PredictRequest(BaseModel):
+    """The body of POST /predict: one text or a list of them."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+    texts: list[str] | None = Field(None, min_length=1)
+    text: str | None = None
+    attention: bool = False
+
+    @model_validator(mode="after")
+    def one_of_text_or_texts(self) -> "PredictRequest":
+        if (self.texts is None) == (self.text is None):
+            raise ValueError('give "texts" (a list of strings) or "text" (a string), not both')
+        return self
+
+
+class HANAPI(ls.LitAPI):
+    def __init__(self, ckpt_path: str, precision: str, batch_size: int, max_documents: int, **batching):
+        super().__init__(api_path="/predict", **batching)
+        self.ckpt_path, self.precision, self.batch_size, self.max_documents = (
+            ckpt_path, precision, batch_size, max_documents)  # fmt: skip
+
+    def setup(self, device: str) -> None:
+        self.predictor = load(self.ckpt_path, device, self.precision)
+        self.predictor.batch_size = self.batch_size
+
+    def decode_request(self, request: PredictRequest) -> tuple[list[str], bool]:
+        texts = request.texts if request.texts is not None else [request.text]
+        if len(texts) > self.max_documents:
+            raise HTTPException(413, f"{len(texts)} documents in one request; at most {self.max_documents}")
+        return texts, request.attention
+
+    def batch(self, inputs: list) -> list:
+        return inputs
+
+    def predict(self, requests):
+        """All texts of the batched requests in one call of the Predictor, then each request's share."""
+        batched = self.max_batch_size > 1
+        requests = requests if batched else [requests]
+        predictions = self.predictor.predict([text for texts, _ in requests for text in texts])
+        answers, start = [], 0
+        for texts, attention in requests:
+            answers.append((predictions[start : start + len(texts)], attention))
+            start += len(texts)
+        return answers if batched else answers[0]
+
+    def unbatch(self, output: list) -> list:
+        return output
+
+    def encode_response(self, output) -> dict:
+        predictions, attention = output
+        rows = [p.to_dict() for p in predictions]
+        return {
+            "predictions": rows if attention else [{k: v for k, v in row.items() if k != "sentences"} for row in rows]
+        }
+
+
+def digest(path: str) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def model_info(ckpt_path: str) -> dict:
+    """What GET /info says of the model (read once, in the serving process, without the weights' code)."""
+    checkpoint = read_checkpoint(ckpt_path)
+    hdc = checkpoint["hdc"]
+    hparams = checkpoint["hyper_parameters"]
+    return {
+        "checkpoint": str(Path(ckpt_path).resolve()),
+        "sha256": digest(ckpt_path),
+        "labels": list(hparams["label_names"]),
+        "caps": {"max_sentences": hdc["max_sentences"], "max_words": hdc["max_words"]},
+        "model": {k: v for k, v in hparams.items() if k != "label_names"},
+    }
+
+
+PAGE = """<!doctype html>
+<html><head><meta charset="utf-8"><title>hdc: {title}</title>
+<style>body {{ font-family: sans-serif; max-width: 60em; margin: 2em auto; }} textarea {{ width: 100%; }}</style>
+</head><body>
+<h1>{title}</h1>
+<form method="post" action="/">
+<textarea name="text" rows="10" placeholder="A document to classify">{text}</textarea>
+<p><button type="submit">Classify</button></p>
+</form>
+{result}
+</body></html>
+"""
+
+
+def add_page(server: ls.LitServer, port: int, title: str) -> None:
+    """GET / and POST / (the form): the heatmap of one document, predicted through POST /predict (so
+    the page gets exactly what the API answers, batched with the other requests)."""
+    import httpx
+
+    # LitServe answers GET / with "litserve running"; the page takes its place
+    server.app.router.routes = [r for r in server.app.router.routes if getattr(r, "path", None) != "/"]
+
+    @server.app.get("/", response_class=HTMLResponse)
+    async def page() -> str:
+        return PAGE.format(title=escape(title), text="", result="")
+
+    @server.app.post("/", response_class=HTMLResponse)
+    async def classify(request: Request) -> str:
+        from hdc.viz.heatmap import attention_html
+
+        body = (await request.body()).decode("utf-8", errors="replace")
+        text = (parse_qs(body).get("text") or [""])[0]
+        async with httpx.AsyncClient() as client:
+            answer = await client.post(
+                f"http://127.0.0.1:{port}/predict", json={"text": text, "attention": True}, timeout=60
+            )
+        if answer.status_code != 200:
+            raise HTTPException(answer.status_code, answer.json().get("detail"))
+        row = answer.json()["predictions"][0]
+        prediction = Prediction(row["label"], row["probabilities"], [Sentence(**s) for s in row["sentences"]])
+        heatmap = attention_html([prediction], [None], "")
+        result = heatmap[heatmap.index("<body>") + len("<body>") : heatmap.index("</body>")]
+        return PAGE.format(title=escape(title), text=escape(text), result=result)
+
+
+def serve(cfg: DictConfig) -> None:
+    checked(cfg.precision)
+    try:
+        info = model_info(cfg.ckpt_path)
+    except HdcError as error:
+        raise HdcError(f"ckpt_path={error}") from None
+    api = HANAPI(
+        str(cfg.ckpt_path), cfg.precision, cfg.batch_size, cfg.max_documents,
+        max_batch_size=cfg.max_batch_size, batch_timeout=cfg.batch_timeout,
+    )  # fmt: skip
+    server = ls.LitServer(
+        api,
+        accelerator="cuda" if str(cfg.device).startswith("cuda") else "cpu",
+        devices=1,
+        timeout=cfg.timeout,
+        model_metadata=info,
+        max_payload_size=cfg.max_bytes,
+    )
+    add_page(server, cfg.port, Path(cfg.ckpt_path).name)
+    log.info(f"Serving {cfg.ckpt_path} ({', '.join(info['labels'])}) on http://{cfg.host}:{cfg.port}")
+    server.run(host=cfg.host, port=cfg.port, generate_client_file=False, log_level="warning")
+
+
+@hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name="serve.yaml")
+def main(cfg: DictConfig) -> None:
+    with reported_as_one_line(log):
+        serve(cfg)

@@ -1,0 +1,128 @@
+"""serve.py against a running server on loopback: the API answers as hdc.load does, bad input is a 4xx with a
+JSON body (and the server answers the next request), and the page shows the heatmap, escaped."""
+
+import hashlib
+import json
+import socket
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import httpx
+import pytest
+
+import hdc
+from tests.conftest import ROOT, run_entry_point
+
+TEXTS = ["A wonderful film. I loved every minute of it.", "Dull and far too long.\n\nThe acting was poor.", ""]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(debug_run, tmp_path_factory):
+    """`python serve.py ckpt_path=...` as a user starts it, on a free loopback port; (base URL, checkpoint)."""
+    checkpoint, port = debug_run / "checkpoints" / "last.ckpt", free_port()
+    run_dir = tmp_path_factory.mktemp("serve")
+    command = [sys.executable, "serve.py", f"ckpt_path={checkpoint}", f"port={port}", f"hydra.run.dir={run_dir}",
+               "max_documents=8", "max_bytes=1500000"]  # fmt: skip
+    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    url, deadline = f"http://127.0.0.1:{port}", time.monotonic() + 90
+    while True:
+        try:
+            if httpx.get(f"{url}/health", timeout=1).status_code == 200:
+                break
+        except httpx.TransportError:
+            pass
+        if process.poll() is not None or time.monotonic() > deadline:
+            process.kill()
+            pytest.fail(f"serve.py did not start:\n{process.communicate()[1][-3000:]}")
+        time.sleep(0.3)
+    yield url, checkpoint
+    process.terminate()
+    process.wait(timeout=30)
+
+
+def predict(url: str, body: dict) -> list[dict]:
+    answer = httpx.post(f"{url}/predict", json=body, timeout=60)
+    assert answer.status_code == 200, answer.text
+    return answer.json()["predictions"]
+
+
+def test_the_api_answers_exactly_what_hdc_load_predicts(server):
+    url, checkpoint = server
+    expected = [p.to_dict() for p in hdc.load(checkpoint).predict(TEXTS)]
+    assert predict(url, {"texts": TEXTS, "attention": True}) == expected
+    assert predict(url, {"texts": TEXTS}) == [{k: v for k, v in p.items() if k != "sentences"} for p in expected]
+    assert predict(url, {"text": TEXTS[0]}) == [{k: v for k, v in expected[0].items() if k != "sentences"}]
+
+
+def test_concurrent_requests_each_get_their_own_answer(server):
+    """Requests batched together are split back to their senders: each answer is its own text's."""
+    url, checkpoint = server
+    texts = [f"Review {i}: {'good ' * i}film, {'bad ' * (10 - i)}plot." for i in range(10)]
+    expected = [p.probabilities for p in hdc.load(checkpoint).predict(texts)]
+    with ThreadPoolExecutor(10) as pool:
+        answers = list(pool.map(lambda text: predict(url, {"text": text})[0]["probabilities"], texts))
+    for got, want in zip(answers, expected, strict=True):
+        assert got == pytest.approx(want, abs=1e-6)  # another batch may round the last bit differently
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "detail"),
+    [
+        (b"", 422, "Field required"),
+        (b"not json", 422, "JSON decode error"),
+        (b"\xff\xfe not UTF-8", 422, "JSON decode error"),
+        (b'{"texts": "one string"}', 422, "valid list"),
+        (b'{"texts": [1, 2]}', 422, "valid string"),
+        (b'{"texts": []}', 422, "at least 1 item"),
+        (b'{"text": "a", "texts": ["b"]}', 422, "not both"),
+        (b'{"txt": "a"}', 422, "Extra inputs"),
+        (json.dumps({"texts": ["x"] * 9}).encode(), 413, "at most 8"),
+        (json.dumps({"text": "word " * 400_000}).encode(), 413, "Payload too large"),
+    ],
+)
+def test_bad_input_is_a_4xx_with_a_json_body_and_the_server_lives_on(server, body, status, detail):
+    url, _ = server
+    answer = httpx.post(f"{url}/predict", content=body, headers={"Content-Type": "application/json"}, timeout=60)
+    assert answer.status_code == status and detail in json.dumps(answer.json()["detail"])
+    assert httpx.get(f"{url}/health", timeout=10).status_code == 200
+    assert predict(url, {"text": "Still here."})[0]["label"] in ("neg", "pos")
+
+
+def test_a_megabyte_document_is_answered_within_the_caps(server):
+    url, _ = server
+    [answer] = predict(url, {"text": "A long sentence about the film. " * 33_000, "attention": True})
+    assert sum(len(s["words"]) for s in answer["sentences"]) <= 8 * 20  # the checkpoint's caps (debug: 8 x 20)
+
+
+def test_info_describes_the_model(server):
+    url, checkpoint = server
+    info = httpx.get(f"{url}/info", timeout=10).json()["model"]
+    assert info["labels"] == ["neg", "pos"] and info["caps"] == {"max_sentences": 8, "max_words": 20}
+    assert info["sha256"] == hashlib.sha256(checkpoint.read_bytes()).hexdigest()
+
+
+def test_the_page_classifies_a_document_and_escapes_it(server):
+    url, checkpoint = server
+    page = httpx.get(f"{url}/", timeout=10)
+    assert page.status_code == 200 and '<form method="post" action="/">' in page.text and "<script" not in page.text
+    text = "I loved it. <script>alert(1)</script> Truly."
+    shown = httpx.post(f"{url}/", data={"text": text}, timeout=60)
+    assert shown.status_code == 200 and "<script" not in shown.text and "&lt;script&gt;" in shown.text
+    [expected] = hdc.load(checkpoint).predict([text])
+    assert expected.label in shown.text and shown.text.count('class="word"') == sum(
+        len(s.words) for s in expected.sentences
+    )
+
+
+def test_a_bad_checkpoint_is_one_line_before_serving(tmp_path):
+    result = run_entry_point("serve.py", tmp_path, f"ckpt_path={tmp_path}/missing.ckpt", check=False)
+    assert result.returncode == 1 and "Traceback" not in result.stdout + result.stderr
+    assert f"ckpt_path={tmp_path}/missing.ckpt: no such checkpoint file" in result.stdout + result.stderr

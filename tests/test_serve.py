@@ -126,3 +126,21 @@ def test_a_bad_checkpoint_is_one_line_before_serving(tmp_path):
     result = run_entry_point("serve.py", tmp_path, f"ckpt_path={tmp_path}/missing.ckpt", check=False)
     assert result.returncode == 1 and "Traceback" not in result.stdout + result.stderr
     assert f"ckpt_path={tmp_path}/missing.ckpt: no such checkpoint file" in result.stdout + result.stderr
+
+
+def test_the_load_script_measures_both_modes_and_memory(debug_run, tmp_path):
+    out = tmp_path / "load.json"
+    command = [sys.executable, "scripts/load_test.py", str(debug_run / "checkpoints" / "last.ckpt"), "--requests", "6",
+               "--seconds", "20", "--concurrency", "1,3", "--memory-requests", "12", "--out", str(out)]  # fmt: skip
+    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    report = json.loads(out.read_text())
+    assert [(level["max_batch_size"], level["concurrency"]) for level in report["levels"]] == [
+        (8, 1),
+        (8, 3),
+        (1, 1),
+        (1, 3),
+    ]
+    assert all(level["requests"] == 6 and level["failures"] == 0 and level["p99_ms"] >= level["p50_ms"] > 0
+               for level in report["levels"])  # fmt: skip
+    assert report["memory"]["requests"] == 12 and report["memory"]["rss_before_mb"] > 100

@@ -1,0 +1,160 @@
+"""Load on serve.py, on loopback only: throughput and latency at several concurrencies, with and without
+batching, and the server's memory before and after many requests. Bounded: each level stops after
+--requests requests or --seconds seconds, whichever comes first.
+
+    python scripts/load_test.py CKPT [--texts ../shared/data/imdb/test.parquet] [--requests 2000]
+        [--seconds 60] [--concurrency 1,8,32] [--memory-requests 10000] [--out results/serve_load.json]
+
+One request is one review ({"text": ...}), drawn in turn from --texts (a parquet file with a `text`
+column) or from a few fixed sentences. The client runs on the same machine as the server: on a small
+CPU the two share its cores, which the figures include.
+"""
+
+import argparse
+import json
+import platform
+import socket
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[1]
+FALLBACK = ["A wonderful film. I loved every minute of it.", "Dull and far too long.\n\nThe acting was poor."]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def tree_rss_mb(pid: int) -> float:
+    """Resident memory of a process and all its descendants (Linux /proc), in MB."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    total, todo = 0, [pid]
+    while todo:
+        current = todo.pop()
+        todo += children.get(current, [])
+        try:
+            rss = next(
+                line for line in Path(f"/proc/{current}/status").read_text().splitlines() if line.startswith("VmRSS")
+            )
+            total += int(rss.split()[1])
+        except (OSError, StopIteration):
+            pass
+    return total / 1024
+
+
+class Server:
+    def __init__(self, checkpoint: str, max_batch_size: int):
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        command = [sys.executable, "serve.py", f"ckpt_path={checkpoint}", f"port={self.port}",
+                   f"max_batch_size={max_batch_size}", "hydra.run.dir=/tmp/hdc_load_test",
+                   "hydra/job_logging=disabled"]  # fmt: skip
+        self.process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                if httpx.get(f"{self.url}/health", timeout=1).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                self.stop()
+                sys.exit("serve.py did not start")
+            time.sleep(0.3)
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.wait(timeout=30)
+
+
+def load(url: str, texts: list[str], concurrency: int, requests: int, seconds: float) -> dict:
+    """`requests` requests from `concurrency` clients (or as many as fit in `seconds`)."""
+    latencies, failures, lock, next_index = [], 0, threading.Lock(), [0]
+    deadline = time.monotonic() + seconds
+
+    def client() -> None:
+        nonlocal failures
+        with httpx.Client(timeout=60) as http:
+            while time.monotonic() < deadline:
+                with lock:
+                    if next_index[0] >= requests:
+                        return
+                    index = next_index[0]
+                    next_index[0] += 1
+                began = time.perf_counter()
+                answer = http.post(f"{url}/predict", json={"text": texts[index % len(texts)]})
+                elapsed = time.perf_counter() - began
+                with lock:
+                    latencies.append(elapsed)
+                    failures += answer.status_code != 200
+
+    began = time.perf_counter()
+    threads = [threading.Thread(target=client) for _ in range(concurrency)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    wall = time.perf_counter() - began
+    ordered = sorted(latencies)
+    return {
+        "concurrency": concurrency,
+        "requests": len(latencies),
+        "failures": failures,
+        "requests_per_s": len(latencies) / wall,
+        "p50_ms": 1000 * statistics.median(ordered),
+        "p99_ms": 1000 * ordered[min(len(ordered) - 1, int(0.99 * len(ordered)))],
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("checkpoint")
+    parser.add_argument("--texts", help="a parquet file with a `text` column (e.g. IMDB's test split)")
+    parser.add_argument("--requests", type=int, default=2000)
+    parser.add_argument("--seconds", type=float, default=60)
+    parser.add_argument("--concurrency", default="1,8,32")
+    parser.add_argument("--memory-requests", type=int, default=10_000)
+    parser.add_argument("--out", default=str(ROOT / "results" / "serve_load.json"))
+    args = parser.parse_args()
+    texts = FALLBACK
+    if args.texts:
+        import pyarrow.parquet as pq
+
+        texts = pq.read_table(args.texts, columns=["text"]).column("text").to_pylist()[:5000]
+    report = {"checkpoint": args.checkpoint, "machine": platform.machine(), "levels": [], "memory": None}
+    for max_batch_size in (8, 1):
+        server = Server(args.checkpoint, max_batch_size)
+        try:
+            load(server.url, texts, 4, 20, 30)  # warm-up
+            for concurrency in map(int, args.concurrency.split(",")):
+                level = load(server.url, texts, concurrency, args.requests, args.seconds)
+                report["levels"].append({"max_batch_size": max_batch_size, **level})
+                print(json.dumps(report["levels"][-1]), flush=True)
+            if max_batch_size == 8 and args.memory_requests:
+                before = tree_rss_mb(server.process.pid)
+                served = load(server.url, texts, 8, args.memory_requests, 10 * args.seconds)
+                after = tree_rss_mb(server.process.pid)
+                report["memory"] = {"requests": served["requests"], "rss_before_mb": before, "rss_after_mb": after}
+                print(json.dumps(report["memory"]), flush=True)
+        finally:
+            server.stop()
+    Path(args.out).write_text(json.dumps(report, indent=2) + "\n")
+    print(f"-> {args.out}")
+
+
+if __name__ == "__main__":
+    main()

@@ -3,6 +3,7 @@ JSON body (and the server answers the next request), and the page shows the heat
 
 import hashlib
 import json
+import shutil
 import socket
 import subprocess
 import sys
@@ -144,3 +145,36 @@ def test_the_load_script_measures_both_modes_and_memory(debug_run, tmp_path):
     assert all(level["requests"] == 6 and level["failures"] == 0 and level["p99_ms"] >= level["p50_ms"] > 0
                for level in report["levels"])  # fmt: skip
     assert report["memory"]["requests"] == 12 and report["memory"]["rss_before_mb"] > 100
+
+
+def test_a_real_browser_submits_a_review_and_sees_the_heatmap(server, tmp_path):
+    """Headless Chromium (Debian's chromium and chromium-driver) drives the page as a user would."""
+    chromium, driver_path = shutil.which("chromium"), shutil.which("chromedriver")
+    if not (chromium and driver_path):
+        pytest.skip("no Chromium here: apt-get install chromium chromium-driver (.ci/run does)")
+    from selenium import webdriver
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    url, checkpoint = server
+    options = webdriver.ChromeOptions()
+    options.binary_location = chromium
+    for argument in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1200,900"):
+        options.add_argument(argument)
+    browser = webdriver.Chrome(service=webdriver.ChromeService(executable_path=driver_path), options=options)
+    try:
+        browser.get(f"{url}/")
+        review = "A wonderful film. I loved every minute of it.\n\nThe ending was weak."
+        browser.find_element(By.NAME, "text").send_keys(review)
+        browser.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+        words = WebDriverWait(browser, 60).until(lambda b: b.find_elements(By.CSS_SELECTOR, ".document .word"))
+        browser.save_screenshot(str(tmp_path / "page.png"))
+        [expected] = hdc.load(checkpoint).predict([review])
+        assert [word.text for word in words] == [w for s in expected.sentences for w in s.words]
+        assert f"predicted {expected.label}" in browser.find_element(By.CSS_SELECTOR, ".document .meta").text
+        bars = browser.find_elements(By.CSS_SELECTOR, ".document .bar span")
+        assert len(bars) == len(expected.sentences) and all(bar.size["width"] > 0 for bar in bars)  # drawn, styled
+        assert browser.find_element(By.NAME, "text").get_attribute("value").strip() == review.strip()
+        assert (tmp_path / "page.png").stat().st_size > 10_000
+    finally:
+        browser.quit()

@@ -107,18 +107,21 @@ def model_info(ckpt_path: str) -> dict:
     }
 
 
-PAGE = """<!doctype html>
-<html><head><meta charset="utf-8"><title>hdc: {title}</title>
-<style>body {{ font-family: sans-serif; max-width: 60em; margin: 2em auto; }} textarea {{ width: 100%; }}</style>
-</head><body>
-<h1>{title}</h1>
-<form method="post" action="/">
-<textarea name="text" rows="10" placeholder="A document to classify">{text}</textarea>
+FORM = """<form method="post" action="/">
+<textarea name="text" rows="10" cols="80" style="width: 100%" placeholder="A document to classify">{text}</textarea>
 <p><button type="submit">Classify</button></p>
 </form>
-{result}
-</body></html>
 """
+
+
+def page_html(title: str, text: str = "", prediction: Prediction | None = None) -> str:
+    """The heatmap page of hdc.viz.heatmap (its style, escaping, no scripts) with the form on top."""
+    from hdc.viz.heatmap import attention_html
+
+    page = attention_html([prediction] if prediction else [], None, title)
+    if prediction is None:  # no document yet: the page without its legend
+        page = page[: page.index('<p class="legend">')] + "</body></html>\n"
+    return page.replace(f"<h1>{escape(title)}</h1>", f"<h1>{escape(title)}</h1>{FORM.format(text=escape(text))}", 1)
 
 
 def add_page(server: ls.LitServer, port: int, title: str) -> None:
@@ -131,12 +134,10 @@ def add_page(server: ls.LitServer, port: int, title: str) -> None:
 
     @server.app.get("/", response_class=HTMLResponse)
     async def page() -> str:
-        return PAGE.format(title=escape(title), text="", result="")
+        return page_html(title)
 
     @server.app.post("/", response_class=HTMLResponse)
     async def classify(request: Request) -> str:
-        from hdc.viz.heatmap import attention_html
-
         body = (await request.body()).decode("utf-8", errors="replace")
         text = (parse_qs(body).get("text") or [""])[0]
         async with httpx.AsyncClient() as client:
@@ -147,9 +148,7 @@ def add_page(server: ls.LitServer, port: int, title: str) -> None:
             raise HTTPException(answer.status_code, answer.json().get("detail"))
         row = answer.json()["predictions"][0]
         prediction = Prediction(row["label"], row["probabilities"], [Sentence(**s) for s in row["sentences"]])
-        heatmap = attention_html([prediction], [None], "")
-        result = heatmap[heatmap.index("<body>") + len("<body>") : heatmap.index("</body>")]
-        return PAGE.format(title=escape(title), text=escape(text), result=result)
+        return page_html(title, text, prediction)
 
 
 def serve(cfg: DictConfig) -> None:
@@ -170,7 +169,7 @@ def serve(cfg: DictConfig) -> None:
         model_metadata=info,
         max_payload_size=cfg.max_bytes,
     )
-    add_page(server, cfg.port, Path(cfg.ckpt_path).name)
+    add_page(server, cfg.port, f"hdc: {Path(cfg.ckpt_path).name}")
     log.info(f"Serving {cfg.ckpt_path} ({', '.join(info['labels'])}) on http://{cfg.host}:{cfg.port}")
     server.run(host=cfg.host, port=cfg.port, generate_client_file=False, log_level="warning")
 

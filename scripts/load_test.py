@@ -11,8 +11,11 @@ CPU the two share its cores, which the figures include.
 """
 
 import argparse
+import contextlib
 import json
+import os
 import platform
+import signal
 import socket
 import statistics
 import subprocess
@@ -63,7 +66,9 @@ class Server:
         command = [sys.executable, "serve.py", f"ckpt_path={checkpoint}", f"port={self.port}",
                    f"max_batch_size={max_batch_size}", "hydra.run.dir=/tmp/hdc_load_test",
                    "hydra/job_logging=disabled"]  # fmt: skip
-        self.process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.process = subprocess.Popen(
+            command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+        )  # fmt: skip  (its workers in its process group)
         deadline = time.monotonic() + 120
         while True:
             try:
@@ -79,6 +84,9 @@ class Server:
     def stop(self) -> None:
         self.process.terminate()
         self.process.wait(timeout=30)
+        time.sleep(2)
+        with contextlib.suppress(ProcessLookupError):  # anything of the server still there
+            os.killpg(self.process.pid, signal.SIGKILL)
 
 
 def load(url: str, texts: list[str], concurrency: int, requests: int, seconds: float) -> dict:

@@ -3,7 +3,9 @@ JSON body (and the server answers the next request), and the page shows the heat
 
 import hashlib
 import json
+import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -32,7 +34,9 @@ def server(debug_run, tmp_path_factory):
     run_dir = tmp_path_factory.mktemp("serve")
     command = [sys.executable, "serve.py", f"ckpt_path={checkpoint}", f"port={port}", f"hydra.run.dir={run_dir}",
                "max_documents=8", "max_bytes=1500000"]  # fmt: skip
-    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    process = subprocess.Popen(
+        command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True
+    )  # fmt: skip  (its own process group: all its workers)
     url, deadline = f"http://127.0.0.1:{port}", time.monotonic() + 90
     while True:
         try:
@@ -45,8 +49,23 @@ def server(debug_run, tmp_path_factory):
             pytest.fail(f"serve.py did not start:\n{process.communicate()[1][-3000:]}")
         time.sleep(0.3)
     yield url, checkpoint
-    process.terminate()
+    process.terminate()  # SIGTERM, as a process manager stops it: the server and all its workers end
     process.wait(timeout=30)
+    deadline = time.monotonic() + 30
+    while alive(process.pid) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    if alive(process.pid):
+        os.killpg(process.pid, signal.SIGKILL)
+        pytest.fail("serve.py left worker processes running after SIGTERM")
+
+
+def alive(group: int) -> bool:
+    """Whether any process of the process group is still running."""
+    try:
+        os.killpg(group, 0)
+        return True
+    except ProcessLookupError:
+        return False
 
 
 def predict(url: str, body: dict) -> list[dict]:

@@ -13,6 +13,8 @@ Bad input is a 4xx with a JSON body (FastAPI validates the request's model; LitS
 
 import hashlib
 import logging
+import os
+import signal
 from html import escape
 from pathlib import Path
 from urllib.parse import parse_qs
@@ -171,7 +173,20 @@ def serve(cfg: DictConfig) -> None:
     )
     add_page(server, cfg.port, f"hdc: {Path(cfg.ckpt_path).name}")
     log.info(f"Serving {cfg.ckpt_path} ({', '.join(info['labels'])}) on http://{cfg.host}:{cfg.port}")
+    # LitServe shuts its worker processes down on Ctrl+C (KeyboardInterrupt) but has no SIGTERM handler:
+    # a terminated server would leave them running. SIGTERM takes the same way out.
+    signal.signal(signal.SIGTERM, _interrupt)
     server.run(host=cfg.host, port=cfg.port, generate_client_file=False, log_level="warning")
+
+
+_MAIN_PID = os.getpid()
+
+
+def _interrupt(signum, frame) -> None:
+    if os.getpid() == _MAIN_PID:  # the serving process: LitServe's graceful shutdown
+        raise KeyboardInterrupt
+    signal.signal(signum, signal.SIG_DFL)  # a worker that inherited the handler ends as it would have
+    os.kill(os.getpid(), signum)
 
 
 @hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name="serve.yaml")

@@ -60,16 +60,21 @@ def tree_rss_mb(pid: int) -> float:
 
 
 class Server:
-    def __init__(self, checkpoint: str, max_batch_size: int):
+    """`python serve.py ckpt_path=... <overrides>` on a free loopback port, in its own process group (its
+    workers with it), its output in run_dir/serve.out; ready when /health answers. tests/test_serve.py
+    starts its server with this too."""
+
+    def __init__(self, checkpoint, *overrides: str, run_dir="/tmp/hdc_load_test", start_seconds: float = 120):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
+        self.log = Path(run_dir) / "serve.out"
+        self.log.parent.mkdir(parents=True, exist_ok=True)
         command = [sys.executable, "serve.py", f"ckpt_path={checkpoint}", f"port={self.port}",
-                   f"max_batch_size={max_batch_size}", "hydra.run.dir=/tmp/hdc_load_test",
-                   "hydra/job_logging=disabled"]  # fmt: skip
-        self.process = subprocess.Popen(
-            command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
-        )  # fmt: skip  (its workers in its process group)
-        deadline = time.monotonic() + 120
+                   f"hydra.run.dir={run_dir}", *overrides]  # fmt: skip
+        with open(self.log, "w") as out:  # a file, not a pipe nobody reads: a full pipe would stall the server
+            self.process = subprocess.Popen(command, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT,
+                                            start_new_session=True)  # fmt: skip
+        deadline = time.monotonic() + start_seconds
         while True:
             try:
                 if httpx.get(f"{self.url}/health", timeout=1).status_code == 200:
@@ -78,15 +83,30 @@ class Server:
                 pass
             if self.process.poll() is not None or time.monotonic() > deadline:
                 self.stop()
-                sys.exit("serve.py did not start")
+                raise RuntimeError(f"serve.py did not start:\n{self.log.read_text()[-3000:]}")
             time.sleep(0.3)
 
-    def stop(self) -> None:
+    def alive(self) -> bool:
+        """Whether any process of the server's group still runs."""
+        try:
+            os.killpg(self.process.pid, 0)
+            return True
+        except ProcessLookupError:
+            return False
+
+    def stop(self, seconds: float = 30) -> bool:
+        """SIGTERM, as a process manager stops it; True if the server and all its workers ended within
+        `seconds`, else they are killed and False."""
         self.process.terminate()
-        self.process.wait(timeout=30)
-        time.sleep(2)
-        with contextlib.suppress(ProcessLookupError):  # anything of the server still there
+        self.process.wait(timeout=seconds)
+        deadline = time.monotonic() + seconds
+        while self.alive() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        if not self.alive():
+            return True
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(self.process.pid, signal.SIGKILL)
+        return False
 
 
 def load(url: str, texts: list[str], concurrency: int, requests: int, seconds: float) -> dict:
@@ -145,7 +165,7 @@ def main() -> None:
         texts = pq.read_table(args.texts, columns=["text"]).column("text").to_pylist()[:5000]
     report = {"checkpoint": args.checkpoint, "machine": platform.machine(), "levels": [], "memory": None}
     for max_batch_size in (8, 1):
-        server = Server(args.checkpoint, max_batch_size)
+        server = Server(args.checkpoint, f"max_batch_size={max_batch_size}", "hydra/job_logging=disabled")
         try:
             load(server.url, texts, 4, 20, 30)  # warm-up
             for concurrency in map(int, args.concurrency.split(",")):
@@ -159,7 +179,8 @@ def main() -> None:
                 report["memory"] = {"requests": served["requests"], "rss_before_mb": before, "rss_after_mb": after}
                 print(json.dumps(report["memory"]), flush=True)
         finally:
-            server.stop()
+            if not server.stop():
+                print("serve.py left processes running after SIGTERM (killed)", file=sys.stderr)
     Path(args.out).write_text(json.dumps(report, indent=2) + "\n")
     print(f"-> {args.out}")
 

@@ -3,69 +3,34 @@ JSON body (and the server answers the next request), and the page shows the heat
 
 import hashlib
 import json
-import os
 import shutil
-import signal
-import socket
 import subprocess
 import sys
-import time
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
 
 import hdc
+from scripts.load_test import Server
 from tests.conftest import ROOT, run_entry_point
 
 TEXTS = ["A wonderful film. I loved every minute of it.", "Dull and far too long.\n\nThe acting was poor.", ""]
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def server(debug_run, tmp_path_factory):
-    """`python serve.py ckpt_path=...` as a user starts it, on a free loopback port; (base URL, checkpoint)."""
-    checkpoint, port = debug_run / "checkpoints" / "last.ckpt", free_port()
+    """`python serve.py ckpt_path=...` as a user starts it, on a free loopback port; (base URL, checkpoint).
+    At the end, SIGTERM must stop it and all its workers."""
+    checkpoint = debug_run / "checkpoints" / "last.ckpt"
     run_dir = tmp_path_factory.mktemp("serve")
-    command = [sys.executable, "serve.py", f"ckpt_path={checkpoint}", f"port={port}", f"hydra.run.dir={run_dir}",
-               "max_documents=8", "max_bytes=1500000"]  # fmt: skip
-    process = subprocess.Popen(
-        command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True
-    )  # fmt: skip  (its own process group: all its workers)
-    url, deadline = f"http://127.0.0.1:{port}", time.monotonic() + 90
-    while True:
-        try:
-            if httpx.get(f"{url}/health", timeout=1).status_code == 200:
-                break
-        except httpx.TransportError:
-            pass
-        if process.poll() is not None or time.monotonic() > deadline:
-            process.kill()
-            pytest.fail(f"serve.py did not start:\n{process.communicate()[1][-3000:]}")
-        time.sleep(0.3)
-    yield url, checkpoint
-    process.terminate()  # SIGTERM, as a process manager stops it: the server and all its workers end
-    process.wait(timeout=30)
-    deadline = time.monotonic() + 30
-    while alive(process.pid) and time.monotonic() < deadline:
-        time.sleep(0.2)
-    if alive(process.pid):
-        os.killpg(process.pid, signal.SIGKILL)
-        pytest.fail("serve.py left worker processes running after SIGTERM")
-
-
-def alive(group: int) -> bool:
-    """Whether any process of the process group is still running."""
     try:
-        os.killpg(group, 0)
-        return True
-    except ProcessLookupError:
-        return False
+        running = Server(checkpoint, "max_documents=8", "max_bytes=1500000", run_dir=run_dir, start_seconds=90)
+    except RuntimeError as error:
+        pytest.fail(str(error))
+    yield running.url, checkpoint
+    if not running.stop():
+        pytest.fail("serve.py left worker processes running after SIGTERM")
 
 
 def predict(url: str, body: dict) -> list[dict]:

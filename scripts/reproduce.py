@@ -23,7 +23,6 @@ import sys
 import time
 from pathlib import Path
 
-import torch
 from omegaconf import OmegaConf
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -48,6 +47,8 @@ def run_one(overrides: list[str], run_dir: Path) -> dict:
 
 
 def hardware() -> str:
+    import torch  # here, not at the top: a --table-only rewrite needs no torch
+
     if torch.cuda.is_available():
         return torch.cuda.get_device_name()
     return f"CPU, {torch.get_num_threads()} threads ({platform.machine()})"

@@ -68,23 +68,24 @@ def test_reproduce_runs_a_list_skips_finished_runs_and_lists_what_could_not_run(
     offline = os.environ | {"HF_HUB_OFFLINE": "1"}  # the missing dataset fails at once instead of retrying
     run_script(*arguments, *env_overrides, env=offline)
     table = results.read_text()
-    assert table.count("(2 of 2 seeds)") == 2 and "| HN-ATT | IMDB binary |" in table and "| 90.4 |" in table
+    assert table.count("(2 of 2 seeds)") == 1 and table.count("(1 of 1 seeds)") == 1  # a row's own seeds
+    assert "| HN-ATT | IMDB binary |" in table and "| 90.4 |" in table
     assert "not run: " in table and "nobody/nothing" in table  # listed, not dropped
     finished = sorted(runs.glob("smoke/*/metrics.json"))
-    assert len(finished) == 4
+    assert [path.parent.name for path in finished] == ["han_ave_seed1", "han_seed1", "han_seed2"]
     stamps = [path.stat().st_mtime_ns for path in finished]
     run_script(*arguments, *env_overrides, env=offline)  # everything finished: nothing trains again
     assert [path.stat().st_mtime_ns for path in finished] == stamps
-    shutil.rmtree(finished[0].parent)  # one seed of one run undone
+    shutil.rmtree(finished[1].parent)  # one seed of HN-ATT undone
     run_script(*arguments, "--table-only", *env_overrides, env=offline)  # rewrites the table, trains nothing
     table = results.read_text()
-    assert table.count("(2 of 2 seeds)") == 1 and table.count("(1 of 2 seeds)") == 1 and "| pending |" in table
-    assert not finished[0].parent.exists()
+    assert table.count("(1 of 2 seeds)") == 1 and table.count("(1 of 1 seeds)") == 1 and "| pending |" in table
+    assert not finished[1].parent.exists()
     kept = "| HN-AVE | IMDB binary | 12.34 (a row from an earlier reproduction) | - | - | - | - |"
     results.write_text("\n".join(kept if line.startswith("| HN-AVE |") else line for line in table.splitlines()))
     run_script(*arguments, "--table-only", "--only", "han", *env_overrides, env=offline)  # just HN-ATT's row
     table = results.read_text()
-    assert kept in table and table.count("(2 of 2 seeds)") == 1 and "| pending |" in table
+    assert kept in table and table.count("(1 of 2 seeds)") == 1 and "| pending |" in table
 
 
 def test_scaling_measures_the_named_models_and_keeps_the_others(tmp_path):

@@ -74,6 +74,7 @@ def test_optuna_sweep_killed_after_its_first_trial_continues_the_same_study(tmp_
         time.sleep(0.2)
     process.send_signal(signal.SIGKILL)
     process.wait()
+    assert [t.state for t in trials(sweep_dir)][0] == TrialState.COMPLETE  # the kill left the finished trial whole
 
     again = optuna_sweep(sweep_dir, data, "hydra.sweeper.n_trials=2")
     result = subprocess.run(again, cwd=ROOT, capture_output=True, text=True)

@@ -2,9 +2,12 @@
 # Every GPU measurement of the GPU issue in one prepared run, for a session lent a GPU machine
 # (15 minutes of device time, start-up included; one command may run 10 minutes). Here:
 #   bash ../shared/gpu/prepare.sh && cp ../shared/tools/gru_floor.py .device/
+# and serve.py's wheels (the machine lacks them; see the device README for the pip download flags):
+#   pip download --no-deps ... -d .device/wheels litserve fastapi uvicorn starlette pydantic pydantic_core \
+#     annotated-types typing-inspection pyzmq opentelemetry-api   (the versions of a fresh make install)
 # then the device tool, with carry [".device"] and timeout_s 600, twice back to back (the machine
 # goes back after 30 s idle), since the whole does not fit one 10-minute command:
-#   bash .device/run.sh bash scripts/gpu_session.sh 1     # precision, floor, benchmark, recipes (~8 min)
+#   bash .device/run.sh bash scripts/gpu_session.sh 1     # precision, serve, recipes, benchmark, floor (<10 min)
 #   bash .device/run.sh bash scripts/gpu_session.sh 2     # the 1,000,000-document stand-in (~6 min)
 # Each step has its own time limit, most important first; after each, everything measured so far is
 # packed into $OUT/session_$PART.tgz (the device tool returns few files), so that a run cut short still
@@ -37,30 +40,38 @@ python -c "import torch; print(torch.__version__, torch.cuda.get_device_name() i
   | tee "$WORK/logs/device.txt"
 
 if [ "$PART" = 1 ]; then
-# 1. Precision: every model config under 32-true, bf16-mixed and 16-mixed, predictions against fp32's.
-step pytest_gpu 150 python -m pytest -m gpu -q -x -p no:cacheprovider
+# Most important first: whether the GPU path works at all, then the user's commands, then speed.
+# 1. Precision: every model config under 32-true, bf16-mixed and 16-mixed, predictions against fp32's
+#    (4 pytest workers where pytest-xdist is installed, as on the lent machines; 52 s on an H100).
+workers=$(python -c "import xdist" 2>/dev/null && echo "-n 4")
+step pytest_gpu 130 python -m pytest tests/test_gpu.py -q -p no:cacheprovider $workers
 
-# 2. The floor (embedding + word BiGRU alone) and hdc's benchmark in the same session: docs/s, peak
+# 2. Raw text to a tested model (empty cache), then its checkpoint served on the same device: the API's
+#    answers against hdc.load's, and the load figures with and without batching.
+rm -rf data/cache
+step imdb_fast_gpu 70 python train.py experiment=imdb_fast "$gpu" data.path="$IMDB" hydra.run.dir="$RUNS/imdb_fast" $quick
+step serve_gpu 90 python scripts/load_test.py "$RUNS/imdb_fast/checkpoints/last.ckpt" --device "$DEVICE" \
+  --texts "$IMDB/test.parquet" --requests 1000 --seconds 6 --memory-requests 0 --out "$WORK/results/serve_load_gpu.json"
+
+# 3. The GPU recipe with its epoch times (SimpleProfiler), then the CPU recipe (experiment=imdb: batch 64,
+#    one-cycle AdamW peaking at 4e-3, 3 epochs) in fp32 on the same GPU: the validation accuracy imdb_gpu
+#    must reach within 0.3 points.
+step imdb_gpu 80 python train.py experiment=imdb_gpu "$gpu" data.path="$IMDB" +trainer.profiler=simple \
+  hydra.run.dir="$RUNS/imdb_gpu" $quick
+step imdb_reference 100 python train.py experiment=imdb "$gpu" trainer.precision=32-true data.path="$IMDB" \
+  hydra.run.dir="$RUNS/imdb_reference" $quick
+
+# 4. hdc's benchmark and the floor (embedding + word BiGRU alone) in the same session: docs/s, peak
 #    memory, the step's split and a torch.profiler table.
+few=${QUICK:+--batches 2 --repeats 1}
+step bench_60x80 70 python scripts/benchmark.py data.path="$IMDB" --device "$DEVICE" --precisions fp32,bf16,fp16 \
+  --out "$WORK/results/bench_gpu_60x80.json" --profile "$WORK/results/profile_gpu_60x80.txt" $few
 if [ -f .device/gru_floor.py ]; then
-  step floor 120 bash -c "for args in '' '--bf16' '--batch-size 512' '--batch-size 512 --bf16'; do
+  step floor 40 bash -c "for args in '' '--bf16' '--batch-size 512' '--batch-size 512 --bf16'; do
     echo \"== \$args\"; python .device/gru_floor.py $IMDB --device $DEVICE --max-sents 60 --max-words 80 \$args; done"
 fi
-few=${QUICK:+--batches 2 --repeats 1}
-step bench_60x80 150 python scripts/benchmark.py data.path="$IMDB" --device "$DEVICE" --precisions fp32,bf16,fp16 \
-  --out "$WORK/results/bench_gpu_60x80.json" --profile "$WORK/results/profile_gpu_60x80.txt" $few
-step bench_60x80_b512 90 python scripts/benchmark.py data.path="$IMDB" data.batch_size=512 --device "$DEVICE" \
+step bench_60x80_b512 40 python scripts/benchmark.py data.path="$IMDB" data.batch_size=512 --device "$DEVICE" \
   --precisions fp32,bf16 --out "$WORK/results/bench_gpu_60x80_b512.json" $few
-
-# 3. Raw text to a tested model (empty cache), then the GPU recipe with its epoch times (SimpleProfiler).
-rm -rf data/cache
-step imdb_fast_gpu 120 python train.py experiment=imdb_fast "$gpu" data.path="$IMDB" hydra.run.dir="$RUNS/imdb_fast" $quick
-step imdb_gpu 150 python train.py experiment=imdb_gpu "$gpu" data.path="$IMDB" +trainer.profiler=simple \
-  hydra.run.dir="$RUNS/imdb_gpu" $quick
-# The CPU recipe (experiment=imdb: batch 64, one-cycle AdamW peaking at 4e-3, 3 epochs) in fp32 on the same GPU: the
-# validation accuracy imdb_gpu must reach within 0.3 points.
-step imdb_reference 150 python train.py experiment=imdb "$gpu" trainer.precision=32-true data.path="$IMDB" \
-  hydra.run.dir="$RUNS/imdb_reference" $quick
 
 fi
 

@@ -3,7 +3,11 @@ batching, and the server's memory before and after many requests. Bounded: each 
 --requests requests or --seconds seconds, whichever comes first.
 
     python scripts/load_test.py CKPT [--texts ../shared/data/imdb/test.parquet] [--requests 2000]
-        [--seconds 60] [--concurrency 1,8,32] [--memory-requests 10000] [--out results/serve_load.json]
+        [--seconds 60] [--concurrency 1,8,32] [--memory-requests 10000] [--device cpu|cuda]
+        [--out results/serve_load.json]
+
+Before the load, the server's answers on 16 of the texts (with attention) are compared with
+hdc.load(CKPT, device).predict on the same texts: the report's "check".
 
 One request is one review ({"text": ...}), drawn in turn from --texts (a parquet file with a `text`
 column) or from a few fixed sentences. The client runs on the same machine as the server: on a small
@@ -148,6 +152,22 @@ def load(url: str, texts: list[str], concurrency: int, requests: int, seconds: f
     }
 
 
+def check(url: str, checkpoint, device: str, texts: list[str]) -> dict:
+    """The server's answers to `texts` in one request against hdc.load(checkpoint, device).predict(texts)."""
+    import hdc
+
+    expected = [p.to_dict() for p in hdc.load(checkpoint, device=device).predict(texts)]
+    answer = httpx.post(f"{url}/predict", json={"texts": texts, "attention": True}, timeout=60)
+    answer.raise_for_status()
+    got = answer.json()["predictions"]
+    gap = max(
+        abs(a["probabilities"][k] - b["probabilities"][k])
+        for a, b in zip(got, expected, strict=True)
+        for k in a["probabilities"]
+    )
+    return {"texts": len(texts), "identical": got == expected, "max_probability_gap": gap}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("checkpoint")
@@ -156,6 +176,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=60)
     parser.add_argument("--concurrency", default="1,8,32")
     parser.add_argument("--memory-requests", type=int, default=10_000)
+    parser.add_argument("--device", default="cpu", help="serve.py's device= (cpu or cuda)")
     parser.add_argument("--out", default=str(ROOT / "results" / "serve_load.json"))
     args = parser.parse_args()
     texts = FALLBACK
@@ -163,10 +184,15 @@ def main() -> None:
         import pyarrow.parquet as pq
 
         texts = pq.read_table(args.texts, columns=["text"]).column("text").to_pylist()[:5000]
-    report = {"checkpoint": args.checkpoint, "machine": platform.machine(), "levels": [], "memory": None}
+    report = {"checkpoint": args.checkpoint, "machine": platform.machine(), "device": args.device, "levels": []}
+    report |= {"check": None, "memory": None}
     for max_batch_size in (8, 1):
-        server = Server(args.checkpoint, f"max_batch_size={max_batch_size}", "hydra/job_logging=disabled")
+        overrides = f"max_batch_size={max_batch_size}", f"device={args.device}", "hydra/job_logging=disabled"
+        server = Server(args.checkpoint, *overrides)
         try:
+            if report["check"] is None:
+                report["check"] = check(server.url, args.checkpoint, args.device, texts[:16])
+                print(json.dumps({"check": report["check"]}), flush=True)
             load(server.url, texts, 4, 20, 30)  # warm-up
             for concurrency in map(int, args.concurrency.split(",")):
                 level = load(server.url, texts, concurrency, args.requests, args.seconds)

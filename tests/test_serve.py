@@ -129,6 +129,7 @@ def test_the_load_script_measures_both_modes_and_memory(debug_run, tmp_path):
     assert all(level["requests"] == 6 and level["failures"] == 0 and level["p99_ms"] >= level["p50_ms"] > 0
                for level in report["levels"])  # fmt: skip
     assert report["memory"]["requests"] == 12 and report["memory"]["rss_before_mb"] > 100
+    assert report["check"] == {"texts": 2, "identical": True, "max_probability_gap": 0.0}  # its own answers check
 
 
 def test_a_real_browser_submits_a_review_and_sees_the_heatmap(server, tmp_path):

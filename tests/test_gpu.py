@@ -34,10 +34,3 @@ def test_every_model_config_trains_on_the_gpu(config, precision, small_data, tmp
     for a, b in zip(reference, on_gpu, strict=True):
         assert max(abs(a.probabilities[k] - b.probabilities[k]) for k in a.probabilities) < tolerance
         assert abs(sum(s.weight for s in b.sentences) - 1) < 1e-5
-
-
-def test_trainer_gpu_picks_a_mixed_precision_the_gpu_has():
-    from hdc.precision import mixed_precision
-
-    expected = "bf16-mixed" if torch.cuda.is_bf16_supported(including_emulation=False) else "16-mixed"
-    assert mixed_precision() == expected

@@ -22,7 +22,6 @@ from hydra.utils import instantiate
 from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 
-import hdc.precision  # noqa: F401  (registers ${mixed_precision:}, trainer=gpu's precision)
 from hdc.checkpoint import read_checkpoint
 from hdc.config_types import check_config_types
 from hdc.errors import HdcError, reported_as_one_line

@@ -19,9 +19,9 @@ def run_script(*arguments, env=None) -> subprocess.CompletedProcess:
     return result
 
 
-def test_benchmark_writes_its_json(imdb_dir, tmp_path):
+def test_benchmark_writes_its_json(small_imdb, tmp_path):
     out = tmp_path / "bench.json"
-    overrides = ["debug=fast", f"data.path={imdb_dir}", f"paths.cache_dir={tmp_path}"]
+    overrides = ["debug=fast", f"data.path={small_imdb}", "data.train_fraction=1.0", f"paths.cache_dir={tmp_path}"]
     profile = tmp_path / "profile.txt"
     result = run_script("scripts/benchmark.py", *overrides, "--batches", "2", "--repeats", "2", "--out", str(out),
                         "--precisions", "fp32,bf16", "--profile", str(profile))  # fmt: skip

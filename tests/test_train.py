@@ -8,10 +8,11 @@ import pytest
 import torch
 from hydra.errors import ConfigCompositionException
 
+import hdc
 from hdc.data.batching import batch_of
 from hdc.errors import HdcError
 from hdc.module import HANClassifier, load_classifier
-from tests.conftest import compose_train, evaluate_in_process, metrics, run_entry_point, train, train_in_process
+from tests.conftest import compose_train, evaluate_in_process, metrics, train, train_in_process
 
 
 def test_debug_run_writes_checkpoints_metrics_tokenizer_and_config(debug_run):
@@ -109,13 +110,12 @@ def test_learns_sentiment_from_a_few_thousand_real_reviews(tmp_path, data, model
     baseline, 0.853 for the HAN with its wide term (seed 42)."""
     overrides = ["data.train_fraction=0.2", "data.max_sentences=20", "data.max_words=40", "trainer.max_epochs=2"]
     overrides += [model, "model/scheduler=onecycle", "model.optimizer.lr=0.004"]
-    train(tmp_path, data, *overrides, "test=false", debug=None)
-    assert metrics(tmp_path)["val/acc_best"] >= 0.80
+    result = train_in_process(tmp_path, *data, *overrides, "test=false", debug=None)
+    assert result["val/acc_best"] >= 0.80, result
     # ... and the checkpoint, used as a user would, reads sentiment
-    reviews = "This movie was wonderful. I loved it.\nA dull, boring film. The worst acting I have seen.\n"
-    checkpoint = f"ckpt_path={tmp_path}/checkpoints/last.ckpt"
-    result = run_entry_point("predict.py", tmp_path / "predict", checkpoint, "input=-", stdin=reviews)
-    assert [json.loads(line)["label"] for line in result.stdout.splitlines()] == ["pos", "neg"]
+    reviews = ["This movie was wonderful. I loved it.", "A dull, boring film. The worst acting I have seen."]
+    predictions = hdc.load(tmp_path / "checkpoints" / "last.ckpt").predict(reviews)
+    assert [p.label for p in predictions] == ["pos", "neg"], [p.probabilities for p in predictions]
 
 
 @pytest.mark.parametrize(

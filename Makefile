@@ -27,12 +27,14 @@ data:
 train: install data
 	$(BIN)/python train.py experiment=imdb $(ARGS)
 
-# make test: everything (what CI runs); make test-fast: without the slow tests that train to an accuracy
+# make test: everything (what CI runs); make test-fast: without the slow tests that train to an accuracy.
+# Both spread the tests over one worker per core (at most 4; pytest-xdist), one torch thread each.
+PYTEST = HDC_IMDB_DIR="$(IMDB_DIR)" $(BIN)/python -m pytest -n auto --maxprocesses 4
 test:
-	HDC_IMDB_DIR="$(IMDB_DIR)" $(BIN)/python -m pytest $(ARGS)
+	$(PYTEST) $(ARGS)
 
 test-fast:
-	HDC_IMDB_DIR="$(IMDB_DIR)" $(BIN)/python -m pytest -m "not slow" $(ARGS)
+	$(PYTEST) -m "not slow" $(ARGS)
 
 # make proxies: build the proxy corpora (data/proxies/), then train the default recipe, the fastText baseline and
 # the old default on each (scripts/reproduce/proxies.yaml) -> results/PROXIES.md; resumes where it stopped

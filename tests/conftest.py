@@ -9,6 +9,11 @@ import pyarrow.parquet as pq
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+if os.environ.get("PYTEST_XDIST_WORKER"):  # pytest -n N (make test): N workers share the cores, one thread each
+    os.environ["OMP_NUM_THREADS"] = "1"  # the entry points and scripts the tests start inherit it
+    import torch
+
+    torch.set_num_threads(1)  # two threads in each of two workers on two cores made GRU training 20x slower
 # The real dataset: $HDC_IMDB_DIR, else ../shared/data/imdb beside the project (see data/README.md).
 IMDB = Path(os.environ.get("HDC_IMDB_DIR") or ROOT.parent / "shared" / "data" / "imdb")
 

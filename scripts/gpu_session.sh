@@ -50,7 +50,7 @@ step pytest_gpu 130 python -m pytest tests/test_gpu.py -q -p no:cacheprovider $w
 #    answers against hdc.load's, and the load figures with and without batching.
 rm -rf data/cache
 step imdb_fast_gpu 70 python train.py experiment=imdb_fast "$gpu" data.path="$IMDB" hydra.run.dir="$RUNS/imdb_fast" $quick
-step serve_gpu 90 python scripts/load_test.py "$RUNS/imdb_fast/checkpoints/last.ckpt" --device "$DEVICE" \
+step serve_gpu 110 python scripts/load_test.py "$RUNS/imdb_fast/checkpoints/last.ckpt" --device "$DEVICE" \
   --texts "$IMDB/test.parquet" --requests 1000 --seconds 6 --memory-requests 0 --out "$WORK/results/serve_load_gpu.json"
 
 # 3. The GPU recipe with its epoch times (SimpleProfiler), then the CPU recipe (experiment=imdb: batch 64,
@@ -67,11 +67,11 @@ few=${QUICK:+--batches 2 --repeats 1}
 step bench_60x80 70 python scripts/benchmark.py data.path="$IMDB" --device "$DEVICE" --precisions fp32,bf16,fp16 \
   --out "$WORK/results/bench_gpu_60x80.json" --profile "$WORK/results/profile_gpu_60x80.txt" $few
 if [ -f .device/gru_floor.py ]; then
-  step floor 40 bash -c "for args in '' '--bf16' '--batch-size 512' '--batch-size 512 --bf16'; do
-    echo \"== \$args\"; python .device/gru_floor.py $IMDB --device $DEVICE --max-sents 60 --max-words 80 \$args; done"
+  step floor 60 bash -c "for args in '' '--bf16' '--batch-size 512' '--batch-size 512 --bf16'; do
+    echo \"== \$args\"; python .device/gru_floor.py $IMDB --device $DEVICE --max-sents 60 --max-words 80 --batches 20 \$args; done"
 fi
-step bench_60x80_b512 40 python scripts/benchmark.py data.path="$IMDB" data.batch_size=512 --device "$DEVICE" \
-  --precisions fp32,bf16 --out "$WORK/results/bench_gpu_60x80_b512.json" $few
+step bench_60x80_b512 60 python scripts/benchmark.py data.path="$IMDB" data.batch_size=512 --device "$DEVICE" \
+  --precisions fp32,bf16 --out "$WORK/results/bench_gpu_60x80_b512.json" ${few:---batches 10}
 
 fi
 

@@ -21,6 +21,7 @@ def run_script(*arguments, env=None) -> subprocess.CompletedProcess:
 
 def test_benchmark_writes_its_json(small_imdb, tmp_path):
     out = tmp_path / "bench.json"
+    # all 1,000 reviews: debug=fast keeps 5% of a training split, too few batches for the profile's 10 steps
     overrides = ["debug=fast", f"data.path={small_imdb}", "data.train_fraction=1.0", f"paths.cache_dir={tmp_path}"]
     profile = tmp_path / "profile.txt"
     result = run_script("scripts/benchmark.py", *overrides, "--batches", "2", "--repeats", "2", "--out", str(out),

@@ -54,23 +54,57 @@ def test_bigram_rows_stay_in_their_buckets_and_gradients_reach_them():
 
 def test_rows_are_weighed_by_their_idf_in_training_documents_and_bags_normalised():
     net = model()
-    encoded = EncodedDocuments.from_documents(DOCUMENTS, [0, 0, 0])
+    training = DOCUMENTS + DOCUMENTS[:2]  # the third document's n-grams are held by 1 document, the rest by 2
+    encoded = EncodedDocuments.from_documents(training, [0] * len(training))
     net.set_idf(encoded.token_ids, encoded.sentence_starts, encoded.document_starts)
     documents_holding = Counter()  # counted by hand: words, and bigrams within sentences
-    for document in DOCUMENTS:
+    for document in training:
         sentences = [sentence for paragraph in document for sentence in paragraph]
         rows = {w for s in sentences for w in s} | {
             int(net.bigrams(a, b)) for s in sentences for a, b in zip(s, s[1:], strict=False)
         }
         documents_holding.update(rows)
-    expected = torch.ones(151, dtype=torch.float64)
+    expected = torch.zeros(151, dtype=torch.float64)  # rows held by fewer than 2 documents weigh nothing
     for row, count in documents_holding.items():
-        expected[row] = math.log(4 / (1 + count)) + 1
-    expected[[i for i in range(151) if i not in documents_holding]] = math.log(4) + 1
+        expected[row] = math.log(6 / (1 + count)) + 1 if count >= 2 else 0.0
+    assert (expected > 0).sum() > 5 and (expected[[12, 13, 14]] == 0).all()
     torch.testing.assert_close(net.idf.double(), expected, rtol=1e-6, atol=1e-6)
-    # a bag is its rows' embeddings weighted by IDF / the weights' norm: one row of weight 1 for "11"
-    logits = run(net, [[[[11]]]])[0]
-    torch.testing.assert_close(logits, net.classifier(net.embedding.weight[11:12]))
+    # a bag is its rows' embeddings weighted by sublinear TF x IDF / the vector's norm: one row of
+    # weight 1 for "11", also for "11 11" (the bigram was never seen); two equal weights for "5 11"
+    for document in ([[[11]]], [[[11, 11]]]):
+        torch.testing.assert_close(run(net, [document])[0], net.classifier(net.embedding.weight[11:12]))
+    both = (net.embedding.weight[5] * net.idf[5] + net.embedding.weight[11] * net.idf[11]) / net.idf[[5, 11]].norm()
+    torch.testing.assert_close(run(net, [[[[5, 11]]]])[0], net.classifier(both[None]))
+    # a bag of n-grams training never held twice: the zero vector, not a division by zero
+    torch.testing.assert_close(run(net, [[[[12, 13]]]])[0], net.classifier(torch.zeros(1, 8)))
+
+
+def test_a_linear_bag_fitted_exactly_separates_what_it_can():
+    torch.manual_seed(0)
+    net = FastText(vocab_size=50, num_classes=3, embedding_dim=None, buckets=101)
+    documents = [[[[5 + label, 20 + i % 4]]] for i in range(30) for label in range(3)]  # word 5+label tells
+    labels = [label for _ in range(30) for label in range(3)]
+    encoded = EncodedDocuments.from_documents(documents, labels)
+    net.set_idf(encoded.token_ids, encoded.sentence_starts, encoded.document_starts)
+    net.fit([batch_of(documents[:45], labels[:45]), batch_of(documents[45:], labels[45:])])
+    logits = run(net, documents)[0]
+    assert logits.argmax(1).tolist() == labels
+    assert net.embedding.weight[30:].abs().sum() > 0  # bigram rows too
+    assert net.embedding.weight[40:50].abs().sum() == 0  # rows no document holds stay 0
+    with pytest.raises(ValueError, match="only a linear bag"):
+        model().fit([])
+
+
+def test_bags_saved_before_the_new_bigram_hash_keep_their_features():
+    old = model()
+    state = {k: v for k, v in old.state_dict().items() if k != "features"}  # as saved before 2026-11-27
+    loaded = FastText(vocab_size=50, num_classes=3, embedding_dim=8, buckets=101)
+    loaded.load_state_dict(state)
+    assert loaded.legacy and int(loaded.bigrams(torch.tensor(2), torch.tensor(5))) == 50 + (2 * 1_000_003 + 5) % 101
+    assert not old.legacy and int(old.bigrams(torch.tensor(2), torch.tensor(5))) == 50 + (2 * 116_049_371 + 5) % 101
+    today = FastText(vocab_size=50, num_classes=3, embedding_dim=8, buckets=101)
+    today.load_state_dict(old.state_dict())
+    assert not today.legacy
 
 
 def test_a_fasttext_checkpoint_from_before_tf_idf_bags_is_one_line(tmp_path):
@@ -79,3 +113,30 @@ def test_a_fasttext_checkpoint_from_before_tf_idf_bags_is_one_line(tmp_path):
     torch.save({"hdc": {}, "state_dict": state, "hyper_parameters": {"net": "fasttext"}}, path)
     with pytest.raises(HdcError, match="from before its bags were TF-IDF weighted"):
         read_checkpoint(path)
+
+
+def test_the_wide_terms_mix_is_chosen_on_validation_and_scores_the_epoch(monkeypatch):
+    """HANClassifier(wide=True): the net's logits are wrong by a margin of 5, the bag's right by 3, so an
+    answer a x net + b x bag is right when b > 0.625: the most even such mix is (0.3, 0.7), and the
+    epoch's validation metrics are those of that mix (all right), not of the mix it validated with."""
+    from hdc.module import HANClassifier
+
+    model = HANClassifier(vocab_size=50, label_names=["a", "b", "c"], wide=True)
+    assert model.mix.tolist() == [0.5, 0.5]
+    logged = {}
+    monkeypatch.setattr(model, "log", lambda name, value, **_: logged.update({name: float(value)}))
+    computed = lambda values, **_: logged.update({k: float(v.compute()) for k, v in values.items()})  # noqa: E731
+    monkeypatch.setattr(model, "log_dict", computed)
+    labels = torch.tensor([0, 1, 2, 1])
+    right = torch.nn.functional.one_hot(labels, 3).float()
+    wrong = torch.nn.functional.one_hot((labels + 1) % 3, 3).float()
+    monkeypatch.setattr(model, "_outputs", lambda batch: (5 * wrong, None, None, 3 * right))
+    batch = type("Batch", (), {"labels": labels, "__len__": lambda self: 4})()
+    model.on_validation_epoch_start()
+    for _ in range(2):
+        model._step(batch, "val")
+    model._choose_mix()
+    assert model.mix.tolist() == pytest.approx([0.3, 0.7])
+    assert logged["val/acc"] == 1.0 and logged["val/mix_net"] == pytest.approx(0.3)
+    assert model.val_confusion.compute().trace() == 8  # the epoch's 8 answers, with the chosen mix
+    assert model.forward(batch)[0].argmax(1).tolist() == labels.tolist()

@@ -10,6 +10,7 @@ from pathlib import Path
 import lightning as L
 import torch
 import torch.nn.functional as F
+from torch.nn import ModuleList
 from torchmetrics import MaxMetric, MetricCollection
 from torchmetrics.classification import MulticlassAccuracy, MulticlassConfusionMatrix, MulticlassF1Score
 
@@ -20,18 +21,22 @@ from hdc.errors import HdcError
 from hdc.models.fasttext import FastText
 from hdc.models.han import HAN, PAPER_LEVELS
 
+# The weights (the net's, the wide term's) of the logits in the answer that HANClassifier(wide=True)
+# chooses from on validation: from the bag alone to the net alone.
+MIXES = [(round(t / 10, 1), round(1 - t / 10, 1)) for t in range(11)]
+
 
 class HANClassifier(L.LightningModule):
     def __init__(
         self,
         vocab_size: int,
         label_names: list[str],
-        embedding_dim: int = 200,
+        embedding_dim: int | None = 200,  # net fasttext: null for a linear model on the bag
         levels: Sequence[dict] | None = PAPER_LEVELS,
         dropout: float = 0.0,
         net: str = "han",
         buckets: int = 1_000_000,
-        wide: int | None = None,
+        wide: int | bool | None = None,
         label_smoothing: float = 0.0,
         optimizer: Callable[..., torch.optim.Optimizer] | None = None,
         scheduler: dict | None = None,
@@ -44,16 +49,28 @@ class HANClassifier(L.LightningModule):
         self.encoder = encoder
         self.label_names = list(label_names)
         # net "han": the HAN of `levels`; "fasttext": the baseline (a bag of words and hashed bigrams)
+        if net == "han" and not embedding_dim:
+            raise ValueError(f"net 'han' needs a positive embedding_dim, not {embedding_dim!r}")
         if net == "han":
             self.net = HAN(vocab_size, len(label_names), embedding_dim, levels, dropout=dropout)
         elif net == "fasttext":
             self.net = FastText(vocab_size, len(label_names), embedding_dim, buckets, dropout)
         else:
             raise ValueError(f"net {net!r} is not one of ['han', 'fasttext']")
-        # wide: a bag of words and hashed bigrams (fastText, `wide`-d embeddings) beside the net, each
-        # trained with its own loss (neither can leave the other idle), answering with the sum of their
-        # logits: the linear model's memory of rare n-grams plus the hierarchy's reading of context.
-        self.wide = None if not wide else FastText(vocab_size, len(label_names), wide, buckets, dropout)
+        # wide: a TF-IDF bag of words and hashed bigrams beside the net: the linear model's memory of rare
+        # n-grams plus the hierarchy's reading of context.
+        # - true: a linear model on the bag (the TF-IDF + linear SVM's form), fitted exactly before the
+        #   net trains (FastText.fit, called by hdc.train) and left as fitted (it is not in the loss).
+        #   The answer is mix[0] x the net's logits + mix[1] x the bag's, the mix of MIXES with the best
+        #   validation accuracy after each epoch: never below the better part alone on validation.
+        # - an int: fastText's bag with rows this wide, trained with its own loss beside the net (neither
+        #   can leave the other idle); the answer is the sum of their logits.
+        width = None if wide is True else wide
+        self.wide = None if not wide else FastText(vocab_size, len(label_names), width, buckets, dropout)
+        self.val_mixes, self._val_outputs = None, []
+        if wide is True:
+            self.register_buffer("mix", torch.tensor([0.5, 0.5]))
+            self.val_mixes = ModuleList(MulticlassAccuracy(len(label_names), average="micro") for _ in MIXES)
         metrics = MetricCollection(
             {
                 "acc": MulticlassAccuracy(len(label_names), average="micro"),
@@ -72,9 +89,14 @@ class HANClassifier(L.LightningModule):
         self.val_confusion = MulticlassConfusionMatrix(len(label_names))  # drawn by the AttentionHeatmaps callback
 
     def forward(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Logits (the net's plus the wide term's), word weights, sentence weights."""
+        """Logits (the net's, with the wide term's), word weights, sentence weights."""
         logits, words, sentences, wide = self._outputs(batch)
-        return (logits if wide is None else logits + wide), words, sentences
+        return self._answer(logits, wide), words, sentences
+
+    def _answer(self, logits: torch.Tensor, wide: torch.Tensor | None) -> torch.Tensor:
+        if wide is None:
+            return logits
+        return logits + wide if self.val_mixes is None else self.mix[0] * logits + self.mix[1] * wide
 
     def _outputs(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor | None]:
         inputs = (batch.word_ids, batch.word_counts, batch.sentence_counts, batch.paragraph_sizes)
@@ -85,18 +107,24 @@ class HANClassifier(L.LightningModule):
         logits, _, _, wide = self._outputs(batch)
         loss = F.cross_entropy(logits, batch.labels, label_smoothing=self.hparams.label_smoothing)
         if wide is not None:
-            loss = loss + F.cross_entropy(wide, batch.labels, label_smoothing=self.hparams.label_smoothing)
+            if self.val_mixes is None:  # a bag trained beside the net (a fitted one stays as fitted)
+                loss = loss + F.cross_entropy(wide, batch.labels, label_smoothing=self.hparams.label_smoothing)
             parts = getattr(self, f"{stage}_parts", None)
             if parts is not None:
                 parts["acc_net"].update(logits, batch.labels)
                 parts["acc_wide"].update(wide, batch.labels)
                 self.log_dict(parts, on_step=False, on_epoch=True, batch_size=len(batch))
-            logits = logits + wide
-        metrics = getattr(self, f"{stage}_metrics")
-        metrics.update(logits, batch.labels)
+            if stage == "val" and self.val_mixes is not None:  # scored at the epoch's end, with its mix
+                for (a, b), accuracy in zip(MIXES, self.val_mixes, strict=True):
+                    accuracy.update(a * logits + b * wide, batch.labels)
+                self._val_outputs.append((logits.detach(), wide.detach(), batch.labels))
+            logits = self._answer(logits, wide)
         self.log(f"{stage}/loss", loss, on_step=stage == "train", on_epoch=True, prog_bar=True, batch_size=len(batch),
                  sync_dist=stage != "train")  # fmt: skip
-        self.log_dict(metrics, on_step=False, on_epoch=True, prog_bar=True, batch_size=len(batch))
+        if not (stage == "val" and self.val_mixes is not None):
+            metrics = getattr(self, f"{stage}_metrics")
+            metrics.update(logits, batch.labels)
+            self.log_dict(metrics, on_step=False, on_epoch=True, prog_bar=True, batch_size=len(batch))
         return loss, logits
 
     def training_step(self, batch: Batch, batch_idx: int) -> torch.Tensor:
@@ -111,17 +139,38 @@ class HANClassifier(L.LightningModule):
 
     def validation_step(self, batch: Batch, batch_idx: int) -> None:
         _, logits = self._step(batch, "val")
-        self.val_confusion.update(logits, batch.labels)
+        if self.val_mixes is None:
+            self.val_confusion.update(logits, batch.labels)
 
     def on_validation_epoch_start(self) -> None:
         self.val_confusion.reset()
+        self._val_outputs = []
+        for accuracy in self.val_mixes or []:
+            accuracy.reset()
+
+    def _choose_mix(self) -> None:
+        """The mix with the best validation accuracy (summed over ranks; ties: the most even), then the
+        epoch's validation metrics with it."""
+        accuracies = [float(accuracy.compute()) for accuracy in self.val_mixes]
+        best = max(range(len(MIXES)), key=lambda i: (accuracies[i], -abs(MIXES[i][0] - 0.5)))
+        self.mix.copy_(torch.tensor(MIXES[best]))
+        for logits, wide, labels in self._val_outputs:
+            answer = self._answer(logits, wide)
+            self.val_metrics.update(answer, labels)
+            self.val_confusion.update(answer, labels)
+        self._val_outputs = []
+        self.log("val/mix_net", self.mix[0])
+        self.log_dict(self.val_metrics, prog_bar=True)
 
     def test_step(self, batch: Batch, batch_idx: int) -> None:
         self._step(batch, "test")
 
     def on_validation_epoch_end(self) -> None:
         if self.trainer.sanity_checking:
+            self._val_outputs = []
             return
+        if self.val_mixes is not None:
+            self._choose_mix()
         self.val_acc_best(self.val_metrics["acc"].compute())
         self.log("val/acc_best", self.val_acc_best.compute(), prog_bar=True)
 

@@ -8,6 +8,7 @@ import os
 import platform
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -108,6 +109,10 @@ def train(cfg: DictConfig) -> dict[str, float]:
         train = datamodule.encoded("train")
         for bag in bags:
             bag.set_idf(train.token_ids, train.sentence_starts, train.document_starts)
+        if model.val_mixes is not None:  # a linear wide term: fitted exactly, once, before the net trains
+            start = time.perf_counter()
+            model.wide.fit(datamodule.train_dataloader())
+            log.info(f"Wide term: a linear model on the TF-IDF bags fitted in {time.perf_counter() - start:.0f} s")
     callbacks = [instantiate(c) for c in (cfg.get("callbacks") or {}).values() if c is not None]
     loggers = instantiate_loggers(cfg.get("logger"), resumed_step if ckpt_path else None)
     trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)

@@ -115,28 +115,49 @@ def test_a_fasttext_checkpoint_from_before_tf_idf_bags_is_one_line(tmp_path):
         read_checkpoint(path)
 
 
-def test_the_wide_terms_mix_is_chosen_on_validation_and_scores_the_epoch(monkeypatch):
-    """HANClassifier(wide=True): the net's logits are wrong by a margin of 5, the bag's right by 3, so an
-    answer a x net + b x bag is right when b > 0.625: the most even such mix is (0.3, 0.7), and the
-    epoch's validation metrics are those of that mix (all right), not of the mix it validated with."""
-    from hdc.module import HANClassifier
+LABELS = torch.tensor([0, 1, 2, 1])
+RIGHT = torch.nn.functional.one_hot(LABELS, 3).float()  # a margin of 1 for each document's label
+WRONG = torch.nn.functional.one_hot((LABELS + 1) % 3, 3).float()  # ... for another class
+
+
+@pytest.mark.parametrize(
+    "net, bag, chosen",
+    [
+        # Documents 0-1: the net right by 3, the bag wrong by 1; 2-3: the bag right by 2, the net wrong by
+        # 1. Mixes (0.3, 0.7) to (0.6, 0.4) answer all four right; accuracy (ties: the most even) and the
+        # unscaled cross-entropy take (0.5, 0.5); the widest margins, the calibrated cross-entropy's
+        # choice, are at (0.4, 0.6).
+        (torch.cat([3 * RIGHT[:2], WRONG[2:]]), torch.cat([WRONG[:2], 2 * RIGHT[2:]]), (0.4, 0.6)),
+        # An under-confident bag, right on all four by 0.5; the net right by 4 on three, wrong by 4 on
+        # the fourth. The unscaled cross-entropy would take (0.3, 0.7), sharpening the bag with the net
+        # at the price of one answer; calibrated, the bag alone is best.
+        (torch.cat([4 * RIGHT[:3], 4 * WRONG[3:]]), 0.5 * RIGHT, (0.0, 1.0)),
+    ],
+    ids=["both-parts", "under-confident-bag"],
+)
+def test_the_wide_terms_mix_is_chosen_on_validation_and_scores_the_epoch(monkeypatch, net, bag, chosen):
+    """HANClassifier(wide=True) chooses the mix of the lowest validation cross-entropy at its best scale;
+    the epoch's validation metrics are those of that mix (all right), not of the mix it validated with
+    (the net alone)."""
+    from hdc.module import SCALES, HANClassifier
 
     model = HANClassifier(vocab_size=50, label_names=["a", "b", "c"], wide=True)
     assert model.mix.tolist() == [0.5, 0.5]
+    model.mix.copy_(torch.tensor([1.0, 0.0]))
     logged = {}
     monkeypatch.setattr(model, "log", lambda name, value, **_: logged.update({name: float(value)}))
     computed = lambda values, **_: logged.update({k: float(v.compute()) for k, v in values.items()})  # noqa: E731
     monkeypatch.setattr(model, "log_dict", computed)
-    labels = torch.tensor([0, 1, 2, 1])
-    right = torch.nn.functional.one_hot(labels, 3).float()
-    wrong = torch.nn.functional.one_hot((labels + 1) % 3, 3).float()
-    monkeypatch.setattr(model, "_outputs", lambda batch: (5 * wrong, None, None, 3 * right))
-    batch = type("Batch", (), {"labels": labels, "__len__": lambda self: 4})()
+    monkeypatch.setattr(model, "_outputs", lambda batch: (net, None, None, bag))
+    batch = type("Batch", (), {"labels": LABELS, "__len__": lambda self: 4})()
     model.on_validation_epoch_start()
     for _ in range(2):
         model._step(batch, "val")
     model._choose_mix()
-    assert model.mix.tolist() == pytest.approx([0.3, 0.7])
-    assert logged["val/acc"] == 1.0 and logged["val/mix_net"] == pytest.approx(0.3)
+    assert model.mix.tolist() == pytest.approx(chosen)
+    assert logged["val/acc"] == 1.0 and logged["val/mix_net"] == pytest.approx(chosen[0])
+    answer = chosen[0] * net + chosen[1] * bag
+    calibrated = min(torch.nn.functional.cross_entropy(scale * answer, LABELS).item() for scale in SCALES)
+    assert logged["val/mix_loss"] == pytest.approx(calibrated)
     assert model.val_confusion.compute().trace() == 8  # the epoch's 8 answers, with the chosen mix
-    assert model.forward(batch)[0].argmax(1).tolist() == labels.tolist()
+    assert model.forward(batch)[0].argmax(1).tolist() == LABELS.tolist()

@@ -10,8 +10,7 @@ from pathlib import Path
 import lightning as L
 import torch
 import torch.nn.functional as F
-from torch.nn import ModuleList
-from torchmetrics import MaxMetric, MetricCollection
+from torchmetrics import MaxMetric, Metric, MetricCollection
 from torchmetrics.classification import MulticlassAccuracy, MulticlassConfusionMatrix, MulticlassF1Score
 
 from hdc.checkpoint import encoder_from, encoder_record, read_checkpoint, with_levels
@@ -24,6 +23,34 @@ from hdc.models.han import HAN, PAPER_LEVELS
 # The weights (the net's, the wide term's) of the logits in the answer that HANClassifier(wide=True)
 # chooses from on validation: from the bag alone to the net alone.
 MIXES = [(round(t / 10, 1), round(1 - t / 10, 1)) for t in range(11)]
+# Each mix is judged by its cross-entropy at the best of these scales of its logits (1 / temperature):
+# its calibrated cross-entropy. Unscaled, a mix could win by sharpening an under-confident part (the
+# fitted bag's logits are: on 20 Newsgroups a scale of 2 cuts their validation loss by a third) rather
+# than by ranking the answers better.
+SCALES = [2 ** (k / 2) for k in range(-4, 7)]  # 0.25 .. 8
+
+
+class MixLosses(Metric):
+    """The validation cross-entropy of every mix of MIXES at every scale of SCALES: a (mixes, scales)
+    tensor, averaged over documents (and ranks)."""
+
+    full_state_update = False
+
+    def __init__(self):
+        super().__init__()
+        self.add_state("total", torch.zeros(len(MIXES), len(SCALES)), dist_reduce_fx="sum")
+        self.add_state("count", torch.tensor(0), dist_reduce_fx="sum")
+
+    def update(self, logits: torch.Tensor, wide: torch.Tensor, labels: torch.Tensor) -> None:
+        scales = torch.tensor(SCALES, device=logits.device)[:, None, None]
+        for i, (a, b) in enumerate(MIXES):
+            scaled = (scales * (a * logits.float() + b * wide.float())).flatten(0, 1)  # (scales x documents, classes)
+            loss = F.cross_entropy(scaled, labels.repeat(len(SCALES)), reduction="none")
+            self.total[i] += loss.view(len(SCALES), -1).sum(1)
+        self.count += len(labels)
+
+    def compute(self) -> torch.Tensor:
+        return self.total / self.count
 
 
 class HANClassifier(L.LightningModule):
@@ -61,8 +88,11 @@ class HANClassifier(L.LightningModule):
         # n-grams plus the hierarchy's reading of context.
         # - true: a linear model on the bag (the TF-IDF + linear SVM's form), fitted exactly before the
         #   net trains (FastText.fit, called by hdc.train) and left as fitted (it is not in the loss).
-        #   The answer is mix[0] x the net's logits + mix[1] x the bag's, the mix of MIXES with the best
-        #   validation accuracy after each epoch: never below the better part alone on validation.
+        #   The answer is mix[0] x the net's logits + mix[1] x the bag's, the mix of MIXES with the lowest
+        #   calibrated validation cross-entropy (MixLosses) after each epoch. Cross-entropy, not accuracy:
+        #   on a small validation set (100-200 documents) accuracy rewards a half-trained net's lucky flips,
+        #   while cross-entropy weighs every document's confidence and keeps such a net's weight near 0
+        #   (results/recipe_probes.md, "Choosing the mix").
         # - an int: fastText's bag with rows this wide, trained with its own loss beside the net (neither
         #   can leave the other idle); the answer is the sum of their logits.
         width = None if wide is True else wide
@@ -70,7 +100,7 @@ class HANClassifier(L.LightningModule):
         self.val_mixes, self._val_outputs = None, []
         if wide is True:
             self.register_buffer("mix", torch.tensor([0.5, 0.5]))
-            self.val_mixes = ModuleList(MulticlassAccuracy(len(label_names), average="micro") for _ in MIXES)
+            self.val_mixes = MixLosses()
         metrics = MetricCollection(
             {
                 "acc": MulticlassAccuracy(len(label_names), average="micro"),
@@ -115,8 +145,7 @@ class HANClassifier(L.LightningModule):
                 parts["acc_wide"].update(wide, batch.labels)
                 self.log_dict(parts, on_step=False, on_epoch=True, batch_size=len(batch))
             if stage == "val" and self.val_mixes is not None:  # scored at the epoch's end, with its mix
-                for (a, b), accuracy in zip(MIXES, self.val_mixes, strict=True):
-                    accuracy.update(a * logits + b * wide, batch.labels)
+                self.val_mixes.update(logits, wide, batch.labels)
                 self._val_outputs.append((logits.detach(), wide.detach(), batch.labels))
             logits = self._answer(logits, wide)
         self.log(f"{stage}/loss", loss, on_step=stage == "train", on_epoch=True, prog_bar=True, batch_size=len(batch),
@@ -145,14 +174,14 @@ class HANClassifier(L.LightningModule):
     def on_validation_epoch_start(self) -> None:
         self.val_confusion.reset()
         self._val_outputs = []
-        for accuracy in self.val_mixes or []:
-            accuracy.reset()
+        if self.val_mixes is not None:
+            self.val_mixes.reset()
 
     def _choose_mix(self) -> None:
-        """The mix with the best validation accuracy (summed over ranks; ties: the most even), then the
-        epoch's validation metrics with it."""
-        accuracies = [float(accuracy.compute()) for accuracy in self.val_mixes]
-        best = max(range(len(MIXES)), key=lambda i: (accuracies[i], -abs(MIXES[i][0] - 0.5)))
+        """The mix with the lowest calibrated validation cross-entropy (over all ranks; ties: the most
+        even), then the epoch's validation metrics with it."""
+        losses = self.val_mixes.compute().min(1).values.tolist()  # each mix at its best scale
+        best = min(range(len(MIXES)), key=lambda i: (losses[i], abs(MIXES[i][0] - 0.5)))
         self.mix.copy_(torch.tensor(MIXES[best]))
         for logits, wide, labels in self._val_outputs:
             answer = self._answer(logits, wide)
@@ -160,6 +189,7 @@ class HANClassifier(L.LightningModule):
             self.val_confusion.update(answer, labels)
         self._val_outputs = []
         self.log("val/mix_net", self.mix[0])
+        self.log("val/mix_loss", losses[best])  # the chosen mix's calibrated validation cross-entropy
         self.log_dict(self.val_metrics, prog_bar=True)
 
     def test_step(self, batch: Batch, batch_idx: int) -> None:

@@ -125,8 +125,8 @@ WRONG = torch.nn.functional.one_hot((LABELS + 1) % 3, 3).float()  # ... for anot
     [
         # Documents 0-1: the net right by 3, the bag wrong by 1; 2-3: the bag right by 2, the net wrong by
         # 1. Mixes (0.3, 0.7) to (0.6, 0.4) answer all four right; accuracy (ties: the most even) and the
-        # unscaled cross-entropy take (0.5, 0.5); the widest margins, the calibrated cross-entropy's
-        # choice, are at (0.4, 0.6).
+        # unscaled cross-entropy take (0.5, 0.5); at the grid's top scale (8), where these separable
+        # answers' losses are lowest, the widest margins win: (0.4, 0.6).
         (torch.cat([3 * RIGHT[:2], WRONG[2:]]), torch.cat([WRONG[:2], 2 * RIGHT[2:]]), (0.4, 0.6)),
         # An under-confident bag, right on all four by 0.5; the net right by 4 on three, wrong by 4 on
         # the fourth. The unscaled cross-entropy would take (0.3, 0.7), sharpening the bag with the net

@@ -42,15 +42,16 @@ class MixLosses(Metric):
         self.add_state("count", torch.tensor(0), dist_reduce_fx="sum")
 
     def update(self, logits: torch.Tensor, wide: torch.Tensor, labels: torch.Tensor) -> None:
-        scales = torch.tensor(SCALES, device=logits.device)[:, None, None]
+        logits, wide = logits.float(), wide.float()  # fp32 sums under bf16/16-mixed autocast too
         for i, (a, b) in enumerate(MIXES):
-            scaled = (scales * (a * logits.float() + b * wide.float())).flatten(0, 1)  # (scales x documents, classes)
-            loss = F.cross_entropy(scaled, labels.repeat(len(SCALES)), reduction="none")
-            self.total[i] += loss.view(len(SCALES), -1).sum(1)
+            answer = (a * logits if a else 0) + (b * wide if b else 0)  # a part weighed 0 cannot spread a NaN
+            for j, scale in enumerate(SCALES):
+                self.total[i, j] += F.cross_entropy(scale * answer, labels, reduction="sum")
         self.count += len(labels)
 
     def compute(self) -> torch.Tensor:
-        return self.total / self.count
+        """The mean losses; a NaN (a diverged part) ranks last."""
+        return (self.total / self.count).nan_to_num(nan=float("inf"))
 
 
 class HANClassifier(L.LightningModule):
@@ -180,6 +181,9 @@ class HANClassifier(L.LightningModule):
     def _choose_mix(self) -> None:
         """The mix with the lowest calibrated validation cross-entropy (over all ranks; ties: the most
         even), then the epoch's validation metrics with it."""
+        if not self.val_mixes.update_count:  # no validation batches (limit_val_batches=0): keep the mix
+            self._val_outputs = []
+            return
         losses = self.val_mixes.compute().min(1).values.tolist()  # each mix at its best scale
         best = min(range(len(MIXES)), key=lambda i: (losses[i], abs(MIXES[i][0] - 0.5)))
         self.mix.copy_(torch.tensor(MIXES[best]))

@@ -148,7 +148,7 @@ def test_the_wide_terms_mix_is_chosen_on_validation_and_scores_the_epoch(monkeyp
     monkeypatch.setattr(model, "log", lambda name, value, **_: logged.update({name: float(value)}))
     computed = lambda values, **_: logged.update({k: float(v.compute()) for k, v in values.items()})  # noqa: E731
     monkeypatch.setattr(model, "log_dict", computed)
-    monkeypatch.setattr(model, "_outputs", lambda batch: (net, None, None, bag))
+    monkeypatch.setattr(model, "_outputs", lambda batch, **_: (net, None, None, bag))
     batch = type("Batch", (), {"labels": LABELS, "__len__": lambda self: 4})()
     model.on_validation_epoch_start()
     for _ in range(2):
@@ -161,3 +161,23 @@ def test_the_wide_terms_mix_is_chosen_on_validation_and_scores_the_epoch(monkeyp
     assert logged["val/mix_loss"] == pytest.approx(calibrated)
     assert model.val_confusion.compute().trace() == 8  # the epoch's 8 answers, with the chosen mix
     assert model.forward(batch)[0].argmax(1).tolist() == LABELS.tolist()
+
+
+def test_a_fitted_wide_term_is_not_read_in_training(monkeypatch):
+    """It is not trained, and it knows its training documents by heart: training reads the net alone
+    (train/acc is the net's), validation both parts."""
+    from hdc.module import HANClassifier
+
+    model = HANClassifier(vocab_size=50, label_names=["a", "b", "c"], wide=True)
+    monkeypatch.setattr(model, "log", lambda *args, **kwargs: None)
+    monkeypatch.setattr(model, "log_dict", lambda *args, **kwargs: None)
+    monkeypatch.setattr(model.net, "forward", lambda *inputs: (4 * RIGHT, None, None))
+    calls = []
+    monkeypatch.setattr(model.wide, "forward", lambda *inputs: calls.append(1) or (-4 * RIGHT, None, None))
+    batch = type("Batch", (), {"labels": LABELS, "__len__": lambda self: 4, "word_ids": None, "word_counts": None,
+                               "sentence_counts": None, "paragraph_sizes": None})()  # fmt: skip
+    _, logits = model._step(batch, "train")
+    assert calls == [] and torch.equal(logits, 4 * RIGHT)
+    assert model.train_metrics["acc"].compute() == 1.0  # the net's answers, all right
+    model._step(batch, "val")
+    assert calls == [1]

@@ -25,8 +25,8 @@ from hdc.models.han import HAN, PAPER_LEVELS
 MIXES = [(round(t / 10, 1), round(1 - t / 10, 1)) for t in range(11)]
 # Each mix is judged by its cross-entropy at the best of these scales of its logits (1 / temperature):
 # its calibrated cross-entropy. Unscaled, a mix could win by sharpening an under-confident part (the
-# fitted bag's logits are: on 20 Newsgroups a scale of 2 cuts their validation loss by a third) rather
-# than by ranking the answers better.
+# fitted bag's logits are, on 20 Newsgroups: results/recipe_probes.md, "Choosing the mix") rather than
+# by ranking the answers better.
 SCALES = [2 ** (k / 2) for k in range(-4, 7)]  # 0.25 .. 8
 
 
@@ -129,13 +129,17 @@ class HANClassifier(L.LightningModule):
             return logits
         return logits + wide if self.val_mixes is None else self.mix[0] * logits + self.mix[1] * wide
 
-    def _outputs(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor | None]:
+    def _outputs(
+        self, batch: Batch, wide: bool = True
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor | None]:
         inputs = (batch.word_ids, batch.word_counts, batch.sentence_counts, batch.paragraph_sizes)
         logits, words, sentences = self.net(*inputs)
-        return logits, words, sentences, self.wide(*inputs)[0] if self.wide is not None else None
+        return logits, words, sentences, self.wide(*inputs)[0] if self.wide is not None and wide else None
 
     def _step(self, batch: Batch, stage: str) -> tuple[torch.Tensor, torch.Tensor]:
-        logits, _, _, wide = self._outputs(batch)
+        # A fitted wide term is not trained, and knows its training documents by heart (its answers there
+        # are ~100% right): in training, the net alone, whose accuracy train/acc then reports.
+        logits, _, _, wide = self._outputs(batch, wide=not (stage == "train" and self.val_mixes is not None))
         loss = F.cross_entropy(logits, batch.labels, label_smoothing=self.hparams.label_smoothing)
         if wide is not None:
             if self.val_mixes is None:  # a bag trained beside the net (a fitted one stays as fitted)

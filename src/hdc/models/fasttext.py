@@ -92,16 +92,22 @@ class FastText(nn.Module):
         idf = np.log((1 + documents) / (1 + frequencies)) + 1
         self.idf.copy_(torch.from_numpy(np.where(frequencies >= 2, idf, 0.0)))
 
+    @staticmethod
+    def _layout(
+        word_ids: torch.Tensor, word_counts: torch.Tensor, sentence_counts: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The words mask [sentences, words] and each sentence's document."""
+        words = torch.arange(word_ids.size(1), device=word_ids.device) < word_counts[:, None]
+        documents = torch.arange(len(sentence_counts), device=word_ids.device)
+        return words, torch.repeat_interleave(documents, sentence_counts)
+
     def terms(
         self, word_ids: torch.Tensor, word_counts: torch.Tensor, sentence_counts: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Each document's bag as (rows, their document, their weights), sorted by document: every
         occurrence of a word or bigram, weighted so that each document's vector has length 1."""
-        positions = torch.arange(word_ids.size(1), device=word_ids.device)
-        words = positions < word_counts[:, None]  # [sentences, words]
+        words, sentence_document = self._layout(word_ids, word_counts, sentence_counts)
         pairs = words[:, 1:]  # a bigram ends at every word after a sentence's first
-        sentence_document = torch.repeat_interleave(torch.arange(len(sentence_counts), device=word_ids.device),
-                                                    sentence_counts)  # fmt: skip
         ids = torch.cat([word_ids[words], self.bigrams(word_ids[:, :-1][pairs], word_ids[:, 1:][pairs])])
         owners = torch.cat([torch.repeat_interleave(sentence_document, word_counts),
                             torch.repeat_interleave(sentence_document, (word_counts - 1).clamp(min=0))])  # fmt: skip
@@ -128,13 +134,14 @@ class FastText(nn.Module):
         epochs of Adam are not (results/recipe_probes.md, "The bag's features")."""
         if self.classifier is not None:
             raise ValueError("only a linear bag (embedding_dim null) is fitted exactly")
-        rows, columns, values, labels = [], [], [], []
+        rows, columns, values, labels, documents = [], [], [], [], 0
         for batch in batches:
             ids, owners, weights = self.terms(batch.word_ids, batch.word_counts, batch.sentence_counts)
-            rows.append(owners + sum(len(y) for y in labels))
+            rows.append(owners + documents)
             columns.append(ids)
             values.append(weights)
             labels.append(batch.labels)
+            documents += len(batch.labels)
         rows, columns, values, labels = (torch.cat(part) for part in (rows, columns, values, labels))
         used, columns = torch.unique(columns, return_inverse=True)  # only rows some document holds: the rest stay 0
         shape = (len(labels), len(used))
@@ -169,9 +176,7 @@ class FastText(nn.Module):
         sizes = torch.bincount(owners, minlength=len(sentence_counts))
         documents = self.embedding(ids, torch.cumsum(sizes, 0) - sizes, per_sample_weights=weights)
         logits = self.classifier(self.dropout(documents)) if self.classifier is not None else documents + self.bias
-        words = torch.arange(word_ids.size(1), device=word_ids.device) < word_counts[:, None]
-        sentence_document = torch.repeat_interleave(torch.arange(len(sentence_counts), device=word_ids.device),
-                                                    sentence_counts)  # fmt: skip
+        words, sentence_document = self._layout(word_ids, word_counts, sentence_counts)
         sentence_words = grouped(word_counts, sentence_counts)[sentence_document]  # its document's words
         word_weights = (1.0 / sentence_words)[:, None].expand(-1, word_ids.size(1))
         sentence_weights = word_counts / sentence_words

@@ -37,7 +37,7 @@ test-fast:
 	$(PYTEST) -m "not slow" $(ARGS)
 
 # make proxies: build the proxy corpora (data/proxies/), then train the default recipe, the fastText baseline and
-# the old default on each (scripts/reproduce/proxies.yaml) -> results/PROXIES.md; resumes where it stopped
+# the paper's recipe ("old default" rows) on each (scripts/reproduce/proxies.yaml) -> results/PROXIES.md; resumes where it stopped
 proxies: data
 	$(BIN)/python scripts/proxies.py
 	$(BIN)/python scripts/reproduce.py proxies --results results/PROXIES.md

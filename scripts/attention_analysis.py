@@ -20,10 +20,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from hdc.checkpoint import data_settings, read_checkpoint  # noqa: E402
-from hdc.data.datamodule import HFDataModule  # noqa: E402
+from hdc.checkpoint import datamodule_for, load_classifier, read_checkpoint  # noqa: E402
 from hdc.inference import Predictor  # noqa: E402
-from hdc.module import load_classifier  # noqa: E402
 from hdc.paths import PROJECT_ROOT  # noqa: E402
 
 
@@ -32,10 +30,8 @@ def word_weights(checkpoint: str, words: list[str], split: str, limit: int | Non
     saved = read_checkpoint(checkpoint)  # once: the model and where its data came from
     predictor = Predictor(load_classifier(saved))
     model = predictor.model
-    settings = data_settings(saved) | {"test_split": split, "data_dir": str(PROJECT_ROOT / "data")}
-    datamodule = HFDataModule(**settings | {"cache_dir": str(PROJECT_ROOT / "data" / "cache")})
-    datamodule.use_encoder(model.encoder, model.label_names)
-    datamodule.setup("test")
+    data = PROJECT_ROOT / "data"
+    datamodule = datamodule_for(saved, model, "test", data, data / "cache", test_split=split)
     found = {word: defaultdict(list) for word in words}
     documents = iter(islice(datamodule.test_documents(), limit))
     while chunk := list(islice(documents, 512)):

@@ -11,13 +11,17 @@
 #   bash .device/run.sh bash scripts/gpu_session.sh 2     # the 1,000,000-document stand-in (~6 min)
 # Each step has its own time limit, most important first; after each, everything measured so far is
 # packed into $OUT/session_$PART.tgz (the device tool returns few files), so that a run cut short still
-# returns what it measured. Try it on a CPU first:
-#   OUT=/tmp/gpu_out DEVICE=cpu QUICK=1 bash scripts/gpu_session.sh 1   (and 2)
+# returns what it measured. Everything it writes is under the project's git-ignored logs/gpu_session/
+# ($OUT too unless given; a relative OUT is from the project root). Try it on a CPU first:
+#   OUT=logs/gpu_session/cpu_out DEVICE=cpu QUICK=1 bash scripts/gpu_session.sh 1   (and 2)
 set -u
+cd "$(dirname "$0")/.."  # the project root: every path below is inside the project
 PART=${1:-1}
-OUT=${OUT:-/tmp/gpu_session}
-WORK=/tmp/gpu_session_work  # logs/ and results/, packed into $OUT/session_$PART.tgz after every step
-RUNS=/tmp/gpu_session_runs  # training runs (their checkpoints stay on the machine)
+SESSION=$PWD/logs/gpu_session
+OUT=${OUT:-$SESSION/out}
+WORK=$SESSION/work  # logs/ and results/, packed into $OUT/session_$PART.tgz after every step
+RUNS=$SESSION/runs  # training runs (their checkpoints stay on the machine)
+STANDIN=$SESSION/standin  # part 2's stand-in corpus
 DEVICE=${DEVICE:-cuda}
 IMDB=${HDC_IMDB_DIR:-data/stanfordnlp/imdb}
 rm -rf "$WORK" "$RUNS" && mkdir -p "$OUT" "$WORK/logs" "$WORK/results"  # each part packs its own archive
@@ -53,33 +57,37 @@ step imdb_fast_gpu 70 python train.py experiment=imdb_fast "$gpu" data.path="$IM
 step serve_gpu 110 python scripts/load_test.py "$RUNS/imdb_fast/checkpoints/last.ckpt" --device "$DEVICE" \
   --texts "$IMDB/test.parquet" --requests 1000 --seconds 6 --memory-requests 0 --out "$WORK/results/serve_load_gpu.json"
 
-# 3. The GPU recipe with its epoch times (SimpleProfiler), then the CPU recipe (experiment=imdb: batch 64,
-#    one-cycle AdamW peaking at 4e-3, 3 epochs) in fp32 on the same GPU: the validation accuracy imdb_gpu
-#    must reach within 0.3 points.
+# 3. The GPU recipe with its epoch times (SimpleProfiler), then the CPU recipe it is measured against
+#    (recipe=paper_adamw on IMDB: batch 64, one-cycle AdamW peaking at 4e-3, 3 epochs) in fp32 on the
+#    same GPU: the validation accuracy imdb_gpu must reach within 0.3 points.
 step imdb_gpu 80 python train.py experiment=imdb_gpu "$gpu" data.path="$IMDB" +trainer.profiler=simple \
   hydra.run.dir="$RUNS/imdb_gpu" $quick
-step imdb_reference 100 python train.py experiment=imdb "$gpu" trainer.precision=32-true data.path="$IMDB" \
+step imdb_reference 100 python train.py recipe=paper_adamw "$gpu" trainer.precision=32-true data.path="$IMDB" \
   hydra.run.dir="$RUNS/imdb_reference" $quick
 
-# 4. hdc's benchmark and the floor (embedding + word BiGRU alone) in the same session: docs/s, peak
-#    memory, the step's split and a torch.profiler table.
+# 4. hdc's benchmark of the paper's model at its caps (60 x 80) and the floor (embedding + word BiGRU
+#    alone) in the same session: docs/s, peak memory, the step's split and a torch.profiler table; last,
+#    the benchmark of the default recipe's model (HAN + wide term), which first fits its wide term.
 few=${QUICK:+--batches 2 --repeats 1}
-step bench_60x80 70 python scripts/benchmark.py data.path="$IMDB" --device "$DEVICE" --precisions fp32,bf16,fp16 \
-  --out "$WORK/results/bench_gpu_60x80.json" --profile "$WORK/results/profile_gpu_60x80.txt" $few
+step bench_60x80 70 python scripts/benchmark.py data.path="$IMDB" --rows paper_adamw --device "$DEVICE" \
+  --precisions fp32,bf16,fp16 --out "$WORK/results/bench_gpu_60x80.json" \
+  --profile "$WORK/results/profile_gpu_60x80.txt" $few
 if [ -f .device/gru_floor.py ]; then
   step floor 60 bash -c "for args in '' '--bf16' '--batch-size 512' '--batch-size 512 --bf16'; do
     echo \"== \$args\"; python .device/gru_floor.py $IMDB --device $DEVICE --max-sents 60 --max-words 80 --batches 20 \$args; done"
 fi
-step bench_60x80_b512 60 python scripts/benchmark.py data.path="$IMDB" data.batch_size=512 --device "$DEVICE" \
-  --precisions fp32,bf16 --out "$WORK/results/bench_gpu_60x80_b512.json" ${few:---batches 10}
+step bench_60x80_b512 60 python scripts/benchmark.py data.path="$IMDB" data.batch_size=512 --rows paper_adamw \
+  --device "$DEVICE" --precisions fp32,bf16 --out "$WORK/results/bench_gpu_60x80_b512.json" ${few:---batches 10}
+step bench_default 120 python scripts/benchmark.py data.path="$IMDB" --rows default --device "$DEVICE" $quick \
+  --precisions fp32,bf16 --out "$WORK/results/bench_gpu_default.json" $few
 
 fi
 
 if [ "$PART" = 2 ]; then
 # 4. The paper's scale: a 1,000,000-document stand-in, encoded with every core, one epoch on the GPU.
 documents=$([ -n "${QUICK:-}" ] && echo 20000 || echo 1000000)
-step standin 90 python scripts/scale_standin.py "$IMDB" /tmp/standin --documents "$documents"
-step scale 330 python scripts/scale.py /tmp/standin --out "$WORK/results/scale_gpu.json" --train "$gpu" \
+step standin 90 python scripts/scale_standin.py "$IMDB" "$STANDIN" --documents "$documents"
+step scale 330 python scripts/scale.py "$STANDIN" --out "$WORK/results/scale_gpu.json" --train "$gpu" \
   data.batch_size=512 +trainer.profiler=simple \
   ${QUICK:+trainer.limit_train_batches=3 trainer.limit_val_batches=2 trainer.limit_test_batches=2}
 fi

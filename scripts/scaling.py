@@ -5,7 +5,7 @@
 One document of N words in sentences of 20 words and paragraphs of 5 sentences, one forward +
 backward pass, each (model, N) in a fresh process (memory: its peak RSS, and `pass_mb`, what the
 passes added to the RSS of the built model and input; time: the best of 3 passes). Models, as their
-configs/model/*.yaml build them: the 2-level HAN (BiGRU levels), the 3-level HAN (sentences,
+configs/model/net/*.yaml build them: the 2-level HAN (BiGRU levels), the 3-level HAN (sentences,
 paragraphs), the hierarchy with Transformer levels (self-attention within each sentence, then over
 the sentence vectors), a flat BiGRU, and a flat Transformer (full self-attention over all words), and
 both Transformer models with segment recurrence at their top level. A case that runs past --timeout
@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-MODELS = {  # name: (its configs/model file, segment_length of its top level)
+MODELS = {  # name: (its configs/model/net file, segment_length of its top level)
     "HAN (BiGRU levels)": ("han", None),
     "3-level HAN (BiGRU levels: sentences, paragraphs)": ("han_3level", None),
     "hierarchy, Transformer levels": ("han_transformer", None),
@@ -43,7 +43,7 @@ def measure(model_name: str, words: int) -> dict:
     from hdc.models.han import HAN
 
     config, segment_length = MODELS[model_name]
-    levels = OmegaConf.to_container(OmegaConf.load(ROOT / "configs" / "model" / f"{config}.yaml").levels)
+    levels = OmegaConf.to_container(OmegaConf.load(ROOT / "configs" / "model" / "net" / f"{config}.yaml").levels)
     if segment_length:
         levels[-1]["segment_length"] = segment_length
     torch.manual_seed(0)

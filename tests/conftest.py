@@ -13,7 +13,9 @@ if os.environ.get("PYTEST_XDIST_WORKER"):  # pytest -n N (make test): N workers 
     os.environ["OMP_NUM_THREADS"] = "1"  # the entry points and scripts the tests start inherit it
     import torch
 
-    torch.set_num_threads(1)  # two threads in each of two workers on two cores made GRU training 20x slower
+    torch.set_num_threads(
+        1
+    )  # two threads in each of two workers on two cores oversubscribe them: GRU training slows many times over
 # The real dataset: $HDC_IMDB_DIR, else ../shared/data/imdb beside the project (see data/README.md).
 IMDB = Path(os.environ.get("HDC_IMDB_DIR") or ROOT.parent / "shared" / "data" / "imdb")
 
@@ -54,7 +56,7 @@ def run_entry_point(script: str, run_dir: Path, *overrides: str, check=True, env
 def train(run_dir, data, *overrides, check=True, debug="fast", env=None) -> subprocess.CompletedProcess:
     debug_overrides = [f"debug={debug}"] if debug else []
     return run_entry_point(
-        "train.py", run_dir, "experiment=imdb", *data, *overrides, *debug_overrides, check=check, env=env
+        "train.py", run_dir, "recipe=paper_adamw", *data, *overrides, *debug_overrides, check=check, env=env
     )
 
 
@@ -90,9 +92,9 @@ def compose(config: str, run_dir: Path, *overrides: str):
 
 
 def compose_train(run_dir: Path, *overrides: str, debug: str | None = "fast"):
-    """train.yaml composed as `python train.py experiment=imdb <overrides>` would be."""
+    """train.yaml composed as `python train.py recipe=paper_adamw <overrides>` would be."""
     debug_overrides = [f"debug={debug}"] if debug else []
-    return compose("train.yaml", run_dir, "experiment=imdb", *overrides, *debug_overrides)
+    return compose("train.yaml", run_dir, "recipe=paper_adamw", *overrides, *debug_overrides)
 
 
 def train_in_process(run_dir: Path, *overrides: str, debug: str | None = "fast") -> dict:

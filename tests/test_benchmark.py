@@ -23,23 +23,34 @@ def test_benchmark_writes_its_json(small_imdb, tmp_path):
     out = tmp_path / "bench.json"
     # all 1,000 reviews: debug=fast keeps 5% of a training split, too few batches for the profile's 10 steps
     overrides = ["debug=fast", f"data.path={small_imdb}", "data.train_fraction=1.0", f"paths.cache_dir={tmp_path}"]
-    profile = tmp_path / "profile.txt"
     result = run_script("scripts/benchmark.py", *overrides, "--batches", "2", "--repeats", "2", "--out", str(out),
-                        "--precisions", "fp32,bf16", "--profile", str(profile))  # fmt: skip
+                        "--precisions", "fp32,bf16", "--profile", str(tmp_path / "profile.txt"))  # fmt: skip
     assert "train" in result.stdout and "data wait" in result.stdout
-    assert "aten::" in profile.read_text() and "per step" in profile.read_text()
     bench = json.loads(out.read_text())
-    for key in ("train_docs_per_s", "infer_docs_per_s", "data_docs_per_s", "data_raw_docs_per_s", "peak_rss_mb"):
-        assert bench[key] > 0, key
-    assert 0 <= bench["padding_fraction"] < 1 and 0 <= bench["data_wait_fraction"] < 1
-    assert bench["train_bf16_docs_per_s"] > 0 and bench["infer_bf16_docs_per_s"] > 0
-    assert 0 < bench["bf16_max_gap_from_fp32"]["probability"] < 0.1  # computed in bf16, and close to fp32
-    assert set(bench["step_split_ms"]) == {"collate", "copy", "forward", "backward", "optimizer"}
-    assert all(bench["step_split_ms"][phase] > 0 for phase in ("collate", "forward", "backward", "optimizer"))
-    assert bench["encode_s"] > 0  # a first run encodes the training split...
-    run_script("scripts/benchmark.py", *overrides, "--batches", "2", "--repeats", "2", "--out", str(out))
-    assert json.loads(out.read_text())["encode_s"] < bench["encode_s"] / 5  # ... a second reads the cache
-    assert bench["config"]["data"]["max_sentences"] == 8  # the overrides reached the config
+    assert list(bench) == ["default", "paper_adamw", "machine"]  # a row per model, then the machine
+    for row in ("default", "paper_adamw"):
+        profile = (tmp_path / f"profile_{row}.txt").read_text()
+        assert "aten::" in profile and "per step" in profile
+        timed = bench[row]
+        for key in ("train_docs_per_s", "infer_docs_per_s", "data_docs_per_s", "data_raw_docs_per_s", "peak_rss_mb"):
+            assert timed[key] > 0, (row, key)
+        assert 0 <= timed["padding_fraction"] < 1 and 0 <= timed["data_wait_fraction"] < 1
+        assert timed["train_bf16_docs_per_s"] > 0 and timed["infer_bf16_docs_per_s"] > 0
+        assert 0 < timed["bf16_max_gap_from_fp32"]["probability"] < 0.1  # computed in bf16, and close to fp32
+        assert set(timed["step_split_ms"]) == {"collate", "copy", "forward", "backward", "optimizer"}
+        assert all(timed["step_split_ms"][phase] > 0 for phase in ("collate", "forward", "backward", "optimizer"))
+        assert timed["encode_s"] > 0  # a first run encodes the training split...
+        assert timed["config"]["data"]["max_sentences"] == 8  # the user's overrides reached every row
+        assert timed["config"]["model"]["_target_"] == "hdc.module.DocumentClassifier"
+    default, paper = bench["default"], bench["paper_adamw"]
+    assert default["config"]["model"]["wide"] is not None and default["wide_fit_s"] > 0  # the default recipe's
+    assert paper["config"]["model"]["wide"] is None and paper["config"]["data"]["min_frequency"] == 6  # the paper's
+    assert paper["overrides"][-1] == "recipe=paper_adamw"
+    run_script("scripts/benchmark.py", *overrides, "--rows", "paper_adamw", "--batches", "2", "--repeats", "2",
+               "--out", str(out))  # fmt: skip
+    again = json.loads(out.read_text())
+    assert list(again) == ["paper_adamw", "machine"]
+    assert again["paper_adamw"]["encode_s"] < paper["encode_s"] / 5  # ... a second reads the cache
     assert bench["machine"]["torch"] == torch.__version__
 
 
@@ -59,7 +70,7 @@ def test_every_run_of_a_reproduce_list_composes(name, tmp_path):
     for run in spec["runs"]:
         for seed in run.get("seeds", spec["seeds"]):
             cfg = compose("train.yaml", tmp_path, *run["overrides"], f"seed={seed}")
-            assert cfg.seed == seed and cfg.model._target_ == "hdc.module.HANClassifier"
+            assert cfg.seed == seed and cfg.model._target_ == "hdc.module.DocumentClassifier"
 
 
 def test_reproduce_runs_a_list_skips_finished_runs_and_lists_what_could_not_run(small_imdb, tmp_path):

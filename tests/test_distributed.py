@@ -13,8 +13,8 @@ def test_ddp_ranks_share_each_epoch_once_and_each_job_writes_one_folder(tmp_path
     two_processes = ["trainer=ddp", "trainer.accelerator=cpu", "trainer.devices=2"]
     every_batch = ["trainer.limit_train_batches=null", "data.train_fraction=0.02"]
     seen = ["+callbacks.seen._target_=tests.recorders.SeenDocuments", "+callbacks.seen.dirpath=${paths.output_dir}"]
-    command = [sys.executable, "train.py", "-m", "experiment=imdb", "debug=fast", *data, f"hydra.sweep.dir={sweep_dir}",
-               *two_processes, *every_batch, *seen, "seed=1,2"]  # fmt: skip
+    command = [sys.executable, "train.py", "-m", "recipe=paper_adamw", "debug=fast", *data,
+               f"hydra.sweep.dir={sweep_dir}", *two_processes, *every_batch, *seen, "seed=1,2"]  # fmt: skip
     result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr[-3000:]
     assert sorted(p.name for p in sweep_dir.iterdir() if p.is_dir()) == ["0", "1"]  # jobs after the first work too
@@ -32,7 +32,8 @@ def test_slurm_launcher_composes(tmp_path):
     """hydra/launcher=slurm with trainer=ddp: one SLURM task (and GPU) per device, resolved."""
     from omegaconf import OmegaConf
 
-    cfg = compose("train.yaml", tmp_path, "experiment=imdb", "hydra/launcher=slurm", "trainer=ddp", "trainer.devices=4")
+    overrides = ["recipe=paper_adamw", "hydra/launcher=slurm", "trainer=ddp", "trainer.devices=4"]
+    cfg = compose("train.yaml", tmp_path, *overrides)
     launcher = OmegaConf.to_container(cfg.hydra.launcher, resolve=True)
     assert launcher["_target_"] == "hydra_plugins.hydra_submitit_launcher.submitit_launcher.SlurmLauncher"
     assert launcher["tasks_per_node"] == 4 and launcher["gpus_per_node"] == 4

@@ -35,21 +35,23 @@ def test_eval_reproduces_the_test_metrics_of_training(small_run, tmp_path):
 
 
 def test_a_checkpoint_keeps_its_data_settings_once(small_run, small_imdb, tmp_path):
-    """The datamodule's hyperparameters, as Lightning saves them, and nowhere else; a checkpoint that
-    carries them in its "hdc" entry instead (hdc's own copy, until 2026-11-26) evaluates the same."""
+    """The datamodule's hyperparameters, as Lightning saves them, and nowhere else; without them eval.py
+    asks for data.path in one line, and with it evaluates as before."""
     run_dir, cache = small_run
     checkpoint = torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=True)
-    assert set(checkpoint["hdc"]) == {"tokenizer", "max_sentences", "max_words", "val_acc_best"}
+    assert set(checkpoint["hdc"]) == {"format", "encoder"}
     settings = checkpoint.pop(DATA_KEY)
     assert settings["path"] == str(small_imdb) and DATA_KEY == "datamodule_hyper_parameters"
-    checkpoint["hdc"]["data"] = settings
-    torch.save(checkpoint, tmp_path / "before.ckpt")
+    torch.save(checkpoint, tmp_path / "no_data.ckpt")
+    with pytest.raises(HdcError, match="does not say which data it was trained on: set data.path="):
+        evaluate_in_process(tmp_path / "asks", f"ckpt_path={tmp_path}/no_data.ckpt", f"paths.cache_dir={cache}")
     now = evaluate_in_process(
         tmp_path / "now", f"ckpt_path={run_dir}/checkpoints/last.ckpt", f"paths.cache_dir={cache}"
     )
-    before = evaluate_in_process(tmp_path / "before", f"ckpt_path={tmp_path}/before.ckpt", f"paths.cache_dir={cache}")
-    assert now["test/documents"] == before["test/documents"] == 400
-    assert now["test/confusion_matrix"] == before["test/confusion_matrix"] and now["data"] == before["data"]
+    told = evaluate_in_process(tmp_path / "told", f"ckpt_path={tmp_path}/no_data.ckpt", f"paths.cache_dir={cache}",
+                               f"data.path={small_imdb}")  # fmt: skip
+    assert now["test/documents"] == told["test/documents"] == 400
+    assert now["test/confusion_matrix"] == told["test/confusion_matrix"] and now["data"] == told["data"]
 
 
 def test_eval_on_another_split_and_file(small_run, tmp_path, capsys):

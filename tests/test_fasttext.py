@@ -2,15 +2,19 @@
 
 import math
 from collections import Counter
+from functools import partial
 
+import lightning as L
 import pytest
 import torch
+import torch.nn.functional as F
+from torch.utils.data import DataLoader
 
-from hdc.checkpoint import read_checkpoint
 from hdc.data.batching import batch_of
 from hdc.data.encoded import EncodedDocuments
-from hdc.errors import HdcError
 from hdc.models.fasttext import FastText
+from hdc.models.wide import MIXES, SCALES, WideTerm, choose_mix, mix_losses
+from hdc.module import DocumentClassifier
 
 
 def run(model, documents):
@@ -81,103 +85,99 @@ def test_rows_are_weighed_by_their_idf_in_training_documents_and_bags_normalised
 
 def test_a_linear_bag_fitted_exactly_separates_what_it_can():
     torch.manual_seed(0)
-    net = FastText(vocab_size=50, num_classes=3, embedding_dim=None, buckets=101)
+    wide = WideTerm(vocab_size=50, num_classes=3, buckets=101)
     documents = [[[[5 + label, 20 + i % 4]]] for i in range(30) for label in range(3)]  # word 5+label tells
     labels = [label for _ in range(30) for label in range(3)]
     encoded = EncodedDocuments.from_documents(documents, labels)
-    net.set_idf(encoded.token_ids, encoded.sentence_starts, encoded.document_starts)
-    net.fit([batch_of(documents[:45], labels[:45]), batch_of(documents[45:], labels[45:])])
-    logits = run(net, documents)[0]
+    wide.bag.set_idf(encoded.token_ids, encoded.sentence_starts, encoded.document_starts)
+    wide.fit([batch_of(documents[:45], labels[:45]), batch_of(documents[45:], labels[45:])])
+    logits = wide(*batch_of(documents, labels).inputs)
     assert logits.argmax(1).tolist() == labels
-    assert net.embedding.weight[30:].abs().sum() > 0  # bigram rows too
-    assert net.embedding.weight[40:50].abs().sum() == 0  # rows no document holds stay 0
-    with pytest.raises(ValueError, match="only a linear bag"):
-        model().fit([])
-
-
-def test_bags_saved_before_the_new_bigram_hash_keep_their_features():
-    old = model()
-    state = {k: v for k, v in old.state_dict().items() if k != "features"}  # as saved before 2026-11-27
-    loaded = FastText(vocab_size=50, num_classes=3, embedding_dim=8, buckets=101)
-    loaded.load_state_dict(state)
-    assert loaded.legacy and int(loaded.bigrams(torch.tensor(2), torch.tensor(5))) == 50 + (2 * 1_000_003 + 5) % 101
-    assert not old.legacy and int(old.bigrams(torch.tensor(2), torch.tensor(5))) == 50 + (2 * 116_049_371 + 5) % 101
-    today = FastText(vocab_size=50, num_classes=3, embedding_dim=8, buckets=101)
-    today.load_state_dict(old.state_dict())
-    assert not today.legacy
-
-
-def test_a_fasttext_checkpoint_from_before_tf_idf_bags_is_one_line(tmp_path):
-    path = tmp_path / "mean_bag.ckpt"
-    state = {"net.embedding.weight": torch.zeros(3, 2)}  # no net.idf: it averaged its rows
-    torch.save({"hdc": {}, "state_dict": state, "hyper_parameters": {"net": "fasttext"}}, path)
-    with pytest.raises(HdcError, match="from before its bags were TF-IDF weighted"):
-        read_checkpoint(path)
+    assert wide.bag.embedding.weight[30:].abs().sum() > 0  # bigram rows too
+    assert wide.bag.embedding.weight[40:50].abs().sum() == 0  # rows no document holds stay 0
 
 
 LABELS = torch.tensor([0, 1, 2, 1])
 RIGHT = torch.nn.functional.one_hot(LABELS, 3).float()  # a margin of 1 for each document's label
 WRONG = torch.nn.functional.one_hot((LABELS + 1) % 3, 3).float()  # ... for another class
+# Documents 0-1: the net right by 3, the bag wrong by 1; 2-3: the bag right by 2, the net wrong by 1.
+# Mixes (0.3, 0.7) to (0.6, 0.4) answer all four right; accuracy (ties: the most even) and the unscaled
+# cross-entropy take (0.5, 0.5); at the grid's top scale (8), where these separable answers' losses are
+# lowest, the widest margins win: (0.4, 0.6).
+BOTH_PARTS = (torch.cat([3 * RIGHT[:2], WRONG[2:]]), torch.cat([WRONG[:2], 2 * RIGHT[2:]]), (0.4, 0.6))
+# An under-confident bag, right on all four by 0.5; the net right by 4 on three, wrong by 4 on the
+# fourth. The unscaled cross-entropy would take (0.3, 0.7), sharpening the bag with the net at the price
+# of one answer; calibrated, the bag alone is best.
+UNDER_CONFIDENT_BAG = (torch.cat([4 * RIGHT[:3], 4 * WRONG[3:]]), 0.5 * RIGHT, (0.0, 1.0))
+CASES = pytest.mark.parametrize("net, bag, chosen", [BOTH_PARTS, UNDER_CONFIDENT_BAG], ids=["both", "under-confident"])
 
 
-@pytest.mark.parametrize(
-    "net, bag, chosen",
-    [
-        # Documents 0-1: the net right by 3, the bag wrong by 1; 2-3: the bag right by 2, the net wrong by
-        # 1. Mixes (0.3, 0.7) to (0.6, 0.4) answer all four right; accuracy (ties: the most even) and the
-        # unscaled cross-entropy take (0.5, 0.5); at the grid's top scale (8), where these separable
-        # answers' losses are lowest, the widest margins win: (0.4, 0.6).
-        (torch.cat([3 * RIGHT[:2], WRONG[2:]]), torch.cat([WRONG[:2], 2 * RIGHT[2:]]), (0.4, 0.6)),
-        # An under-confident bag, right on all four by 0.5; the net right by 4 on three, wrong by 4 on
-        # the fourth. The unscaled cross-entropy would take (0.3, 0.7), sharpening the bag with the net
-        # at the price of one answer; calibrated, the bag alone is best.
-        (torch.cat([4 * RIGHT[:3], 4 * WRONG[3:]]), 0.5 * RIGHT, (0.0, 1.0)),
-    ],
-    ids=["both-parts", "under-confident-bag"],
-)
-def test_the_wide_terms_mix_is_chosen_on_validation_and_scores_the_epoch(monkeypatch, net, bag, chosen):
-    """HANClassifier(wide=True) chooses the mix of the lowest validation cross-entropy at its best scale;
-    the epoch's validation metrics are those of that mix (all right), not of the mix it validated with
-    (the net alone)."""
-    from hdc.module import SCALES, HANClassifier
+@CASES
+def test_the_mix_of_the_lowest_calibrated_cross_entropy_is_chosen(net, bag, chosen):
+    losses = mix_losses(net, bag, LABELS) / len(LABELS)
+    assert choose_mix(losses) == chosen
+    plain = losses[:, SCALES.index(1.0)]  # at scale 1 a different mix would win
+    assert MIXES[int(plain.argmin())] != chosen
 
-    model = HANClassifier(vocab_size=50, label_names=["a", "b", "c"], wide=True)
-    assert model.mix.tolist() == [0.5, 0.5]
-    model.mix.copy_(torch.tensor([1.0, 0.0]))
-    logged = {}
-    monkeypatch.setattr(model, "log", lambda name, value, **_: logged.update({name: float(value)}))
-    computed = lambda values, **_: logged.update({k: float(v.compute()) for k, v in values.items()})  # noqa: E731
-    monkeypatch.setattr(model, "log_dict", computed)
-    monkeypatch.setattr(model, "_outputs", lambda batch, **_: (net, None, None, bag))
-    batch = type("Batch", (), {"labels": LABELS, "__len__": lambda self: 4})()
-    model.on_validation_epoch_start()
-    for _ in range(2):
-        model._step(batch, "val")
-    model._choose_mix()
-    assert model.mix.tolist() == pytest.approx(chosen)
+
+def test_a_diverged_part_ranks_last():
+    losses = mix_losses(RIGHT, torch.full_like(RIGHT, float("nan")), LABELS)
+    assert choose_mix(losses) == (1.0, 0.0)  # the net alone: the only mix the NaN bag does not reach
+
+
+class Given(torch.nn.Module):
+    """A net (or bag) whose answers are given: the document whose first word is 10 + i answers logits[i]."""
+
+    def __init__(self, logits: torch.Tensor, vocab_size: int = 50, num_classes: int = 3):
+        super().__init__()
+        self.register_buffer("logits", logits)
+        self.weight = torch.nn.Parameter(torch.zeros(()))  # something for an optimizer to hold
+        self.calls = 0
+
+    def forward(self, word_ids, word_counts, sentence_counts, paragraph_sizes):
+        self.calls += 1
+        first_sentences = torch.cumsum(sentence_counts, 0) - sentence_counts
+        logits = self.logits[word_ids[first_sentences, 0] - 10] + self.weight
+        return logits, torch.ones(word_ids.shape), torch.ones(len(sentence_counts), int(sentence_counts.max()))
+
+
+def given_model(net: torch.Tensor, bag: torch.Tensor) -> DocumentClassifier:
+    model = DocumentClassifier(50, ["a", "b", "c"], partial(Given, logits=net), partial(WideTerm, buckets=101),
+                               optimizer=partial(torch.optim.SGD, lr=0.0))  # fmt: skip
+    model.wide.bag = Given(bag)
+    return model
+
+
+BATCH = batch_of([[[[10 + i]]] for i in range(4)], LABELS.tolist())
+
+
+def loader(batches: int) -> DataLoader:
+    return DataLoader([BATCH] * batches, batch_size=None, collate_fn=lambda batch: batch)
+
+
+TRAINER = {"logger": False, "enable_checkpointing": False, "enable_progress_bar": False, "enable_model_summary": False}
+
+
+@CASES
+def test_validation_chooses_the_mix_and_scores_the_epoch_with_it(net, bag, chosen):
+    """The epoch's validation metrics are those of the mix chosen at its end (all right), not of the
+    mix it validated with (the net alone)."""
+    model = given_model(net, bag)
+    model.wide.mix.copy_(torch.tensor([1.0, 0.0]))
+    [logged] = L.Trainer(**TRAINER).validate(model, loader(2))
+    assert model.wide.mix.tolist() == pytest.approx(chosen)
     assert logged["val/acc"] == 1.0 and logged["val/mix_net"] == pytest.approx(chosen[0])
-    answer = chosen[0] * net + chosen[1] * bag
-    calibrated = min(torch.nn.functional.cross_entropy(scale * answer, LABELS).item() for scale in SCALES)
+    calibrated = min(F.cross_entropy(scale * (chosen[0] * net + chosen[1] * bag), LABELS).item() for scale in SCALES)
     assert logged["val/mix_loss"] == pytest.approx(calibrated)
     assert model.val_confusion.compute().trace() == 8  # the epoch's 8 answers, with the chosen mix
-    assert model.forward(batch)[0].argmax(1).tolist() == LABELS.tolist()
+    assert model(BATCH)[0].argmax(1).tolist() == LABELS.tolist()
 
 
-def test_a_fitted_wide_term_is_not_read_in_training(monkeypatch):
+def test_a_fitted_wide_term_is_not_read_in_training():
     """It is not trained, and it knows its training documents by heart: training reads the net alone
     (train/acc is the net's), validation both parts."""
-    from hdc.module import HANClassifier
-
-    model = HANClassifier(vocab_size=50, label_names=["a", "b", "c"], wide=True)
-    monkeypatch.setattr(model, "log", lambda *args, **kwargs: None)
-    monkeypatch.setattr(model, "log_dict", lambda *args, **kwargs: None)
-    monkeypatch.setattr(model.net, "forward", lambda *inputs: (4 * RIGHT, None, None))
-    calls = []
-    monkeypatch.setattr(model.wide, "forward", lambda *inputs: calls.append(1) or (-4 * RIGHT, None, None))
-    batch = type("Batch", (), {"labels": LABELS, "__len__": lambda self: 4, "word_ids": None, "word_counts": None,
-                               "sentence_counts": None, "paragraph_sizes": None})()  # fmt: skip
-    _, logits = model._step(batch, "train")
-    assert calls == [] and torch.equal(logits, 4 * RIGHT)
-    assert model.train_metrics["acc"].compute() == 1.0  # the net's answers, all right
-    model._step(batch, "val")
-    assert calls == [1]
+    model = given_model(4 * RIGHT, -4 * RIGHT)
+    trainer = L.Trainer(max_steps=1, num_sanity_val_steps=0, **TRAINER)
+    trainer.fit(model, loader(1), loader(1))
+    assert model.wide.bag.calls == 1  # validation's one batch
+    assert trainer.callback_metrics["train/acc"] == 1.0 and trainer.callback_metrics["val/acc_wide"] == 0.0

@@ -1,11 +1,26 @@
-"""The package's shape: data flows one way, so its imports form no circle, and no library module imports
-the modules behind the entry points (train.py, eval.py, predict.py, serve.py)."""
+"""The package's shape: data flows one way, so its imports form no circle, each layer imports only the
+layers below it, and no library module imports the modules behind the entry points (train.py, eval.py,
+predict.py, serve.py)."""
 
 import ast
 from pathlib import Path
 
 SRC = Path(__file__).resolve().parents[1] / "src"
 ENTRY_MODULES = {"hdc.train", "hdc.evaluate", "hdc.predict", "hdc.serve"}  # each holds a @hydra.main
+# Bottom up; a module may import its own layer and those below. models/ is plain torch (no data, files,
+# Lightning); module.py trains a model on batches; checkpoint.py reads what module.py writes and builds
+# it again; inference and what draws or serves answers sit above it; the entry modules on top.
+LAYERS = [
+    {"hdc.errors", "hdc.paths", "hdc.precision", "hdc.loggers", "hdc.config_types", "hdc.viz", "hdc.viz.confusion"},
+    {"hdc.models", "hdc.models.han", "hdc.models.fasttext", "hdc.models.wide"},
+    {"hdc.data", "hdc.data.text", "hdc.data.vocab", "hdc.data.encoded", "hdc.data.batching", "hdc.data.source",
+     "hdc.data.word2vec", "hdc.data.datamodule"},
+    {"hdc.metrics", "hdc.optim"},
+    {"hdc.module"},
+    {"hdc.checkpoint"},
+    {"hdc.inference", "hdc.viz.heatmap", "hdc.callbacks", "hdc.sweep"},
+    {"hdc", "hydra_plugins.hdc_optuna_sweeper", "hydra_plugins.hdc_optuna_sweeper.optuna_sweeper", *ENTRY_MODULES},
+]  # fmt: skip
 
 
 def module_name(path: Path, src: Path) -> str:
@@ -57,6 +72,30 @@ def test_no_import_circles():
     assert circle(graph) is None
 
 
+def upward(graph: dict[str, set[str]], layers: list[set[str]]) -> list[str]:
+    """The imports of `graph` from a module to one in a higher layer."""
+    layer = {module: i for i, modules in enumerate(layers) for module in modules}
+    return sorted(f"{a} -> {b}" for a, found in graph.items() for b in found if layer[b] > layer[a])
+
+
+def test_each_layer_imports_only_its_own_and_those_below():
+    graph = imports()
+    assert set(graph) == set().union(*LAYERS)  # every module has its layer
+    assert upward(graph, LAYERS) == []
+
+
+def test_the_models_are_plain_torch():
+    """Nothing of Hydra, Lightning, files or data: a model reads tensors (hdc.models' docstring)."""
+    for name in LAYERS[1]:
+        path = SRC / (name.replace(".", "/") + ("/__init__.py" if name == "hdc.models" else ".py"))
+        found = {alias.name.split(".")[0] for node in ast.walk(ast.parse(path.read_text()))
+                 if isinstance(node, ast.Import) for alias in node.names}  # fmt: skip
+        found |= {node.module.split(".")[0] for node in ast.walk(ast.parse(path.read_text()))
+                  if isinstance(node, ast.ImportFrom) and node.module}  # fmt: skip
+        assert found <= {"torch", "numpy", "hdc", "collections", "functools", "importlib", "inspect", "math",
+                         "typing", "warnings"}, (name, found)  # fmt: skip
+
+
 def test_the_library_never_imports_an_entry_point_module():
     importers = {name: sorted(ENTRY_MODULES & found) for name, found in imports().items() if ENTRY_MODULES & found}
     assert importers == {}
@@ -71,3 +110,4 @@ def test_a_circle_is_found(tmp_path):
     graph = imports(tmp_path)
     assert graph == {"pkg.a": {"pkg.b"}, "pkg.b": {"pkg.a"}, "pkg.c": {"pkg.a"}}
     assert circle(graph) == ["pkg.a", "pkg.b", "pkg.a"]
+    assert upward(graph, [{"pkg.b"}, {"pkg.a", "pkg.c"}]) == ["pkg.b -> pkg.a"]

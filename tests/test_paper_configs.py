@@ -20,9 +20,9 @@ HUB_LAYOUTS = {
 }  # fmt: skip
 
 
-@pytest.mark.parametrize("experiment", HUB_LAYOUTS)
-def test_paper_dataset_config_reads_its_columns(experiment, tmp_path):
-    layout = HUB_LAYOUTS[experiment]
+@pytest.mark.parametrize("dataset", HUB_LAYOUTS)
+def test_paper_dataset_config_reads_its_columns(dataset, tmp_path):
+    layout = HUB_LAYOUTS[dataset]
     labels = {k: v for k, v in layout.items() if isinstance(v, datasets.ClassLabel)}
     (label_column, classes), rows = next(iter(labels.items())), 20
     columns = {k: [f"{v} Review {i}." for i in range(rows)] for k, v in layout.items() if k != label_column}
@@ -35,7 +35,7 @@ def test_paper_dataset_config_reads_its_columns(experiment, tmp_path):
 
     with initialize_config_dir(str(CONFIG_DIR), version_base="1.3"):
         overrides = [f"data.path={folder}", f"paths.cache_dir={tmp_path}/cache", "data.min_frequency=1"]
-        cfg = compose("train.yaml", overrides=[f"experiment={experiment}", *overrides])
+        cfg = compose("train.yaml", overrides=[f"data={dataset}", *overrides])
     dm = instantiate(cfg.data, _convert_="all")
     dm.setup()
     assert dm.label_names == classes.names

@@ -68,17 +68,17 @@ def test_every_level_trains_under_cuda_style_autocast(variant, dtype, monkeypatc
 
 
 MODEL_CONFIGS = {
-    "han": ["model=han"],
-    "han_ave": ["model=han_ave"],
-    "han_max": ["model=han_max"],
-    "flat": ["model=flat"],
-    "flat_transformer": ["model=flat_transformer"],
-    "han_3level": ["model=han_3level"],
-    "han_transformer": ["model=han_transformer"],
-    "segments": ["model=han_transformer", "model.levels.1.segment_length=4"],
-    "cls": ["model=han_transformer", "model.levels.0.pooling=cls", "model.levels.1.pooling=cls"],
+    "han": ["model/net=han"],
+    "han_ave": ["model/net=han_ave"],
+    "han_max": ["model/net=han_max"],
+    "flat": ["model/net=flat"],
+    "flat_transformer": ["model/net=flat_transformer"],
+    "han_3level": ["model/net=han_3level"],
+    "han_transformer": ["model/net=han_transformer"],
+    "segments": ["model/net=han_transformer", "model.net.levels.1.segment_length=4"],
+    "cls": ["model/net=han_transformer", "model.net.levels.0.pooling=cls", "model.net.levels.1.pooling=cls"],
     "fasttext": ["model=fasttext"],  # the baseline row
-    "wide": ["model.wide=10", "model.dropout=0.3"],  # the default recipe's HAN + wide term
+    "default": ["recipe=default"],  # the default recipe: the HAN with its wide term
 }
 TEXTS = ["A wonderful film. I loved every minute of it.", "Dull and far too long.\n\nThe acting was poor.", ""]
 

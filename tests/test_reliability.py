@@ -46,6 +46,7 @@ def test_a_non_finite_loss_stops_training_in_one_line_and_keeps_finite_checkpoin
         ("trainer.max_epochs=abc", "trainer.max_epochs='abc': expected Optional[int]"),
         ("data.batch_size=ten", "data.batch_size='ten': expected int"),
         ("model.optimizer.lr=fast", "model.optimizer.lr='fast': expected"),
+        ("model.net.embedding_dim=wide", "model.net.embedding_dim='wide': expected int"),
     ],
 )
 def test_a_config_value_of_the_wrong_type_is_a_clear_error(tmp_path, data, override, message):

@@ -10,7 +10,7 @@ from tests.conftest import metrics, train, train_in_process
 
 # 2 epochs of 30 steps with dropout (so the RNG matters), the latest state saved every 10 steps.
 RUN = ["trainer.limit_train_batches=30", "trainer.max_epochs=2", "callbacks.resume_checkpoint.every_n_train_steps=10",
-       "model.dropout=0.3", "data.batch_size=8"]  # fmt: skip
+       "model.net.dropout=0.3", "data.batch_size=8"]  # fmt: skip
 
 
 def test_killed_mid_epoch_and_resumed_gives_the_same_model_and_metrics(tmp_path, data):

@@ -39,12 +39,34 @@ def predict(url: str, body: dict) -> list[dict]:
     return answer.json()["predictions"]
 
 
-def test_the_api_answers_exactly_what_hdc_load_predicts(server):
+def same_answers(got, want) -> bool:
+    """The same labels, words and structure; numbers equal to float rounding. A document's probabilities
+    and weights can move in their last digits with what else shares its batch (the kernels sum in other
+    orders), so the API promises hdc.load's answers to float rounding, not bit for bit."""
+    if isinstance(want, dict):
+        return isinstance(got, dict) and got.keys() == want.keys() and all(same_answers(got[k], want[k]) for k in want)
+    if isinstance(want, list):
+        return isinstance(got, list) and len(got) == len(want) and all(map(same_answers, got, want))
+    if isinstance(want, float):
+        return got == pytest.approx(want, abs=1e-6)
+    return got == want
+
+
+def test_a_float_rounding_apart_is_the_same_answer_and_a_label_apart_is_not():
+    answer = {"label": "pos", "probabilities": {"neg": 0.37921894, "pos": 0.62078106}, "sentences": []}
+    assert same_answers({**answer, "probabilities": {"neg": 0.379219, "pos": 0.620781}}, answer)
+    assert not same_answers({**answer, "label": "neg"}, answer)
+    assert not same_answers({**answer, "probabilities": {"neg": 0.4, "pos": 0.6}}, answer)
+    assert not same_answers({k: v for k, v in answer.items() if k != "sentences"}, answer)
+
+
+def test_the_api_answers_what_hdc_load_predicts(server):
     url, checkpoint = server
     expected = [p.to_dict() for p in hdc.load(checkpoint).predict(TEXTS)]
-    assert predict(url, {"texts": TEXTS, "attention": True}) == expected
-    assert predict(url, {"texts": TEXTS}) == [{k: v for k, v in p.items() if k != "sentences"} for p in expected]
-    assert predict(url, {"text": TEXTS[0]}) == [{k: v for k, v in expected[0].items() if k != "sentences"}]
+    assert same_answers(predict(url, {"texts": TEXTS, "attention": True}), expected)
+    without_attention = [{k: v for k, v in p.items() if k != "sentences"} for p in expected]
+    assert same_answers(predict(url, {"texts": TEXTS}), without_attention)
+    assert same_answers(predict(url, {"text": TEXTS[0]}), without_attention[:1])  # alone, not in a batch of 3
 
 
 def test_concurrent_requests_each_get_their_own_answer(server):
@@ -55,7 +77,7 @@ def test_concurrent_requests_each_get_their_own_answer(server):
     with ThreadPoolExecutor(10) as pool:
         answers = list(pool.map(lambda text: predict(url, {"text": text})[0]["probabilities"], texts))
     for got, want in zip(answers, expected, strict=True):
-        assert got == pytest.approx(want, abs=1e-6)  # another batch may round the last bit differently
+        assert same_answers(got, want)
 
 
 @pytest.mark.parametrize(

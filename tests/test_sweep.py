@@ -16,7 +16,7 @@ from optuna.trial import TrialState
 
 from tests.conftest import ROOT, compose, metrics
 
-TINY = ["experiment=imdb", "debug=fast", "logger=none"]
+TINY = ["recipe=paper_adamw", "debug=fast", "logger=none"]
 
 
 def multirun(sweep_dir, data, *overrides, env=None) -> list[str]:
@@ -95,8 +95,9 @@ def test_optuna_sweep_killed_after_its_first_trial_continues_the_same_study(tmp_
     )  # fmt: skip
     assert composed.returncode == 0, composed.stderr[-2000:]
     assert f"lr: {best.params['model.optimizer.lr']}" in composed.stdout
-    levels = yaml.safe_load(composed.stdout)["model"]["levels"]  # values inside a list come back too
-    assert [level["hidden_size"] for level in levels] == [best.params[f"model.levels.{i}.hidden_size"] for i in (0, 1)]
+    levels = yaml.safe_load(composed.stdout)["model"]["net"]["levels"]  # values inside a list come back too
+    tuned = [best.params[f"model.net.levels.{i}.hidden_size"] for i in (0, 1)]
+    assert [level["hidden_size"] for level in levels] == tuned
     assert [level["unit"] for level in levels] == ["sentence", "document"]
 
 

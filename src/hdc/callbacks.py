@@ -26,7 +26,7 @@ class AttentionHeatmaps(L.Callback):
 
     def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         # At the end, not the epoch's end: after the module's on_validation_epoch_end, which fills the
-        # confusion matrix when it chooses a wide term's mix (hdc.module.HANClassifier._choose_mix).
+        # confusion matrix once it has chosen the wide term's mix (hdc.module.DocumentClassifier).
         if trainer.sanity_checking or self.num_documents <= 0:
             return
         confusion = pl_module.val_confusion.compute().tolist()  # on every rank: a sum over ranks

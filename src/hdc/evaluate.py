@@ -21,10 +21,9 @@ from torchmetrics.functional.classification import (
     multiclass_recall,
 )
 
-from hdc.checkpoint import data_settings, read_checkpoint
-from hdc.data.datamodule import HFDataModule
-from hdc.errors import HdcError, reported_as_one_line
-from hdc.module import HANClassifier, load_classifier
+from hdc.checkpoint import datamodule_for, load_classifier, read_checkpoint
+from hdc.errors import reported_as_one_line
+from hdc.module import DocumentClassifier
 from hdc.paths import CONFIG_DIR
 from hdc.precision import autocast, checked
 from hdc.viz.confusion import confusion_matrix_png
@@ -34,7 +33,7 @@ log = logging.getLogger(__name__)
 
 @torch.no_grad()
 def predict_logits(
-    model: HANClassifier, batches, device: str, precision: str = "32-true"
+    model: DocumentClassifier, batches, device: str, precision: str = "32-true"
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Logits and labels of every document in `batches`, in their order (forward under `precision`'s autocast)."""
     logits, labels = [], []
@@ -83,22 +82,23 @@ def table(metrics: dict) -> str:
 def evaluate(cfg: DictConfig) -> dict:
     checked(cfg.precision)  # an unknown precision: one line, before any work
     checkpoint = read_checkpoint(cfg.ckpt_path, cfg.device)
-    model, trained_on = load_classifier(checkpoint, cfg.device), data_settings(checkpoint)
+    model = load_classifier(checkpoint, cfg.device)
     chosen = {k: v for k, v in cfg.data.items() if v is not None and k != "split"}
-    if not trained_on and "path" not in chosen:
-        raise HdcError(f"{cfg.ckpt_path} does not say which data it was trained on: set data.path=")
-    settings = {**trained_on, **chosen, "test_split": cfg.data.split}
-    datamodule = HFDataModule(**settings | {"data_dir": cfg.paths.data_dir, "cache_dir": cfg.paths.cache_dir})
-    datamodule.use_encoder(model.encoder, model.label_names)
-    datamodule.setup("test")
+    datamodule = datamodule_for(
+        checkpoint, model, "test", cfg.paths.data_dir, cfg.paths.cache_dir, **chosen, test_split=cfg.data.split
+    )
     logits, labels = predict_logits(model, datamodule.test_dataloader(), cfg.device, cfg.precision)
     metrics = classification_metrics(logits, labels, model.label_names)
-    metrics |= {"checkpoint": str(Path(cfg.ckpt_path).resolve()), "data": settings["path"], "split": cfg.data.split}
+    metrics |= {
+        "checkpoint": str(Path(cfg.ckpt_path).resolve()),
+        "data": datamodule.hparams.path,
+        "split": cfg.data.split,
+    }
 
     output_dir = Path(cfg.paths.output_dir)
     (output_dir / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
     confusion_matrix_png(metrics["test/confusion_matrix"], model.label_names, output_dir / "confusion_matrix.png")
-    print(f"{settings['path']} [{cfg.data.split}], {cfg.ckpt_path}\n{table(metrics)}")
+    print(f"{metrics['data']} [{cfg.data.split}], {cfg.ckpt_path}\n{table(metrics)}")
     log.info(f"Wrote {output_dir / 'metrics.json'} and {output_dir / 'confusion_matrix.png'}")
     return metrics
 

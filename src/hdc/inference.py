@@ -9,8 +9,9 @@ from pathlib import Path
 
 import torch
 
+from hdc.checkpoint import load_classifier
 from hdc.data.batching import batch_of
-from hdc.module import HANClassifier, load_classifier
+from hdc.module import DocumentClassifier
 from hdc.precision import autocast, checked
 
 
@@ -41,7 +42,11 @@ class Predictor:
     same autocast; probabilities and attention weights come out in fp32."""
 
     def __init__(
-        self, model: HANClassifier, device: str | torch.device = "cpu", batch_size: int = 64, precision: str = "32-true"
+        self,
+        model: DocumentClassifier,
+        device: str | torch.device = "cpu",
+        batch_size: int = 64,
+        precision: str = "32-true",
     ):
         self.precision = checked(precision)  # an unknown precision: one line, before any work
         self.model, self.device, self.batch_size = model.to(device).eval(), device, batch_size

@@ -14,9 +14,9 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig
 
+from hdc.checkpoint import load_classifier
 from hdc.errors import HdcError, reported_as_one_line
 from hdc.inference import Prediction, Predictor
-from hdc.module import load_classifier
 from hdc.paths import CONFIG_DIR
 
 log = logging.getLogger(__name__)

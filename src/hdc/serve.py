@@ -98,13 +98,13 @@ def digest(path: str) -> str:
 def model_info(ckpt_path: str) -> dict:
     """What GET /info says of the model (read once, in the serving process, without the weights' code)."""
     checkpoint = read_checkpoint(ckpt_path)
-    hdc = checkpoint["hdc"]
+    encoder = checkpoint["hdc"]["encoder"]
     hparams = checkpoint["hyper_parameters"]
     return {
         "checkpoint": str(Path(ckpt_path).resolve()),
         "sha256": digest(ckpt_path),
         "labels": list(hparams["label_names"]),
-        "caps": {"max_sentences": hdc["max_sentences"], "max_words": hdc["max_words"]},
+        "caps": {"max_sentences": encoder["max_sentences"], "max_words": encoder["max_words"]},
         "model": {k: v for k, v in hparams.items() if k != "label_names"},
     }
 

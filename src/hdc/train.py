@@ -25,9 +25,11 @@ from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 
 from hdc.checkpoint import read_checkpoint
 from hdc.config_types import check_config_types
+from hdc.data.datamodule import HFDataModule
 from hdc.errors import HdcError, reported_as_one_line
 from hdc.loggers import finish, instantiate_loggers
 from hdc.models.fasttext import FastText
+from hdc.module import DocumentClassifier
 from hdc.paths import CONFIG_DIR, PROJECT_ROOT
 
 log = logging.getLogger(__name__)
@@ -35,7 +37,7 @@ log = logging.getLogger(__name__)
 
 def warn_if_few_steps(cfg: DictConfig, documents: int) -> None:
     """A few hundred documents at the default recipe's epochs are a few dozen optimizer steps: too few
-    for the bag's rare n-grams or the HAN to learn (300 20 Newsgroups posts: 2.5% test; results/recipe_probes.md)."""
+    for the bag's rare n-grams or the HAN to learn (results/recipe_probes.md, "A few hundred documents")."""
     if cfg.trainer.get("limit_train_batches") or cfg.trainer.get("max_steps", -1) not in (None, -1):
         return  # the user chose the run's length in batches
     steps = math.ceil(documents / cfg.data.batch_size) * (cfg.trainer.max_epochs or 1)
@@ -45,6 +47,18 @@ def warn_if_few_steps(cfg: DictConfig, documents: int) -> None:
             f"only about {steps} optimizer steps: too few to learn from; raise trainer.max_epochs (and consider "
             f"callbacks.early_stopping=null when validation is a few dozen documents)"
         )
+
+
+def fit_bags(model: DocumentClassifier, datamodule: HFDataModule) -> None:
+    """Bags of n-grams weigh them by IDF in the training split; a wide term is then fitted exactly,
+    once, before the net trains."""
+    train = datamodule.encoded("train")
+    for bag in (module for module in model.modules() if isinstance(module, FastText)):
+        bag.set_idf(train.token_ids, train.sentence_starts, train.document_starts)
+    if model.wide is not None:
+        start = time.perf_counter()
+        model.wide.fit(datamodule.train_dataloader())
+        log.info(f"Wide term: a linear model on the TF-IDF bags fitted in {time.perf_counter() - start:.0f} s")
 
 
 def checkpoint_to_resume(ckpt_path: str | None, output_dir: Path, task_dir: Path) -> tuple[str | None, int]:
@@ -60,13 +74,10 @@ def checkpoint_to_resume(ckpt_path: str | None, output_dir: Path, task_dir: Path
             raise HdcError(f"ckpt_path=last: no checkpoints/last.ckpt in {output_dir} or under {task_dir}")
         ckpt_path = str(found[-1])
         log.info(f"Resuming from {ckpt_path}")
-    try:  # a missing, truncated or foreign file: one clear error, before any work
+    try:  # a missing, truncated, foreign or older file: one clear error, before any work
         checkpoint = read_checkpoint(ckpt_path)
     except HdcError as error:
         raise HdcError(f"ckpt_path={error}") from None
-    if "levels" not in checkpoint["hyper_parameters"]:
-        raise HdcError(f"ckpt_path={ckpt_path}: saved before model.levels; eval.py and predict.py read it, "
-                       f"but training cannot resume from it")  # fmt: skip
     return ckpt_path, checkpoint.get("global_step", 0)
 
 
@@ -98,21 +109,13 @@ def train(cfg: DictConfig) -> dict[str, float]:
             raise HdcError(f"model: {error.__cause__}") from None
         raise
     if cfg.get("word2vec"):  # the paper's initialisation of the embedding
-        vectors, found = datamodule.word2vec(cfg.model.embedding_dim, cfg.seed, **cfg.word2vec)
-        model.net.embedding.weight.data[found] = torch.from_numpy(vectors[found])
+        embedding = model.net.embedding.weight
+        vectors, found = datamodule.word2vec(embedding.size(1), cfg.seed, **cfg.word2vec)
+        embedding.data[found] = torch.from_numpy(vectors[found])
         log.info(f"Embedding initialised by word2vec for {found.sum()} of {len(found)} words")
     warn_if_few_steps(cfg, len(datamodule.encoded("train")))
-    bags = [module for module in model.modules() if isinstance(module, FastText)]
-    if (
-        bags and not ckpt_path
-    ):  # bags of n-grams weigh them by IDF in the training split (a resumed run: from its checkpoint)
-        train = datamodule.encoded("train")
-        for bag in bags:
-            bag.set_idf(train.token_ids, train.sentence_starts, train.document_starts)
-        if model.val_mixes is not None:  # a linear wide term: fitted exactly, once, before the net trains
-            start = time.perf_counter()
-            model.wide.fit(datamodule.train_dataloader())
-            log.info(f"Wide term: a linear model on the TF-IDF bags fitted in {time.perf_counter() - start:.0f} s")
+    if not ckpt_path:  # a resumed run has these from its checkpoint
+        fit_bags(model, datamodule)
     callbacks = [instantiate(c) for c in (cfg.get("callbacks") or {}).values() if c is not None]
     loggers = instantiate_loggers(cfg.get("logger"), resumed_step if ckpt_path else None)
     trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)

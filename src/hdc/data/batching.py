@@ -30,6 +30,11 @@ class Batch:
     def __len__(self) -> int:
         return len(self.sentence_counts)
 
+    @property
+    def inputs(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """What a net reads (hdc.models): the batch without its labels and positions."""
+        return self.word_ids, self.word_counts, self.sentence_counts, self.paragraph_sizes
+
     def to(self, device: torch.device | str, non_blocking: bool = False) -> "Batch":
         return Batch(**{f.name: getattr(self, f.name).to(device, non_blocking=non_blocking) for f in fields(self)})
 

@@ -80,6 +80,14 @@ class DocumentEncoder:
         self.max_sentences = max_sentences
         self.max_words = max_words
 
+    def to_dict(self) -> dict:
+        """Plain values (what a checkpoint keeps): the tokenizer's JSON and the caps."""
+        return {"tokenizer": self.tokenizer.to_str(), "max_sentences": self.max_sentences, "max_words": self.max_words}
+
+    @classmethod
+    def from_dict(cls, saved: dict) -> "DocumentEncoder":
+        return cls(Tokenizer.from_str(saved["tokenizer"]), saved["max_sentences"], saved["max_words"])
+
     def split(self, text: str) -> list[list[str]]:
         """The paragraphs of sentences of a raw document, as the model sees them (before wrapping and capping)."""
         return split_paragraphs(clean(text))

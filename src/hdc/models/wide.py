@@ -1,0 +1,105 @@
+"""The wide term: a linear model on TF-IDF bags of words and bigrams beside the net, and its mix.
+
+A linear model remembers rare n-grams; the hierarchy reads context. The wide term is the TF-IDF +
+linear SVM's form (hdc.models.fasttext.FastText with one score per class in each row), fitted exactly
+before the net trains (WideTerm.fit) and then left as fitted. The answer is
+mix[0] x the net's logits + mix[1] x the bag's, the mix chosen on validation after each epoch:
+
+- choose_mix takes the mix of MIXES with the lowest calibrated cross-entropy: each mix at the best of
+  SCALES (1 / temperature). Cross-entropy, not accuracy, because on a small validation set accuracy
+  rewards a half-trained net's lucky flips; calibrated, because unscaled a mix could win by sharpening
+  an under-confident part rather than by ranking answers better (results/recipe_probes.md, "Choosing
+  the mix").
+- mix_losses gives those losses for a batch, summed, so that they add up over batches and ranks.
+"""
+
+import warnings
+from collections.abc import Iterable
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from hdc.models.fasttext import FastText
+
+# The weights (the net's, the bag's) a mix may take: from the bag alone to the net alone.
+MIXES = [(round(t / 10, 1), round(1 - t / 10, 1)) for t in range(11)]
+SCALES = [2 ** (k / 2) for k in range(-4, 7)]  # 0.25 .. 8
+
+
+def mixed(net: torch.Tensor, bag: torch.Tensor, mix: tuple[float, float] | torch.Tensor) -> torch.Tensor:
+    """mix[0] x net + mix[1] x bag; a part weighed 0 is left out, so that a NaN in it cannot spread."""
+    a, b = (float(weight) for weight in mix)
+    return (a * net if a else 0) + (b * bag if b else 0)
+
+
+def mix_losses(net: torch.Tensor, bag: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """The summed cross-entropy of every mix of MIXES at every scale of SCALES: (mixes, scales), in fp32."""
+    net, bag = net.float(), bag.float()
+    return torch.stack(
+        [
+            torch.stack([F.cross_entropy(scale * mixed(net, bag, mix), labels, reduction="sum") for scale in SCALES])
+            for mix in MIXES
+        ]
+    )
+
+
+def choose_mix(losses: torch.Tensor) -> tuple[float, float]:
+    """The mix of the lowest loss at its best scale, from mean losses (mixes, scales); ties go to the
+    most even mix, and a NaN (a diverged part) ranks last."""
+    best = losses.nan_to_num(nan=float("inf")).min(1).values.tolist()
+    return MIXES[min(range(len(MIXES)), key=lambda i: (best[i], abs(MIXES[i][0] - 0.5)))]
+
+
+class WideTerm(nn.Module):
+    """A linear bag of n-grams (fitted, not trained) and the mix of its logits with the net's."""
+
+    def __init__(self, vocab_size: int, num_classes: int, buckets: int = 1_000_000):
+        super().__init__()
+        self.bag = FastText(vocab_size, num_classes, embedding_dim=None, buckets=buckets)
+        self.register_buffer("mix", torch.tensor([0.5, 0.5]))
+
+    def forward(self, *inputs: torch.Tensor) -> torch.Tensor:
+        """The bag's logits, from the net's inputs."""
+        return self.bag(*inputs)[0]
+
+    def answer(self, net: torch.Tensor, bag: torch.Tensor) -> torch.Tensor:
+        return mixed(net, bag, self.mix)
+
+    @torch.no_grad()
+    def fit(self, batches: Iterable, c: float = 100.0, max_iter: int = 300) -> None:
+        """Fit the bag exactly, as scikit-learn fits a model: multinomial logistic regression with an L2
+        penalty of 1 / (2 c) on the rows (c: scikit-learn's C), by L-BFGS over the bags of every training
+        document at once. Fitting to convergence, not a few epochs of Adam, is what makes a linear model
+        on TF-IDF bags as strong as the TF-IDF + linear SVM (results/recipe_probes.md, "The bag's features").
+        The bag's IDF must be set first (FastText.set_idf)."""
+        rows, columns, values, labels, documents = [], [], [], [], 0
+        for batch in batches:
+            ids, owners, weights = self.bag.terms(batch.word_ids, batch.word_counts, batch.sentence_counts)
+            rows.append(owners + documents)
+            columns.append(ids)
+            values.append(weights)
+            labels.append(batch.labels)
+            documents += len(batch.labels)
+        rows, columns, values, labels = (torch.cat(part) for part in (rows, columns, values, labels))
+        used, columns = torch.unique(columns, return_inverse=True)  # only rows some document holds: the rest stay 0
+        shape = (len(labels), len(used))
+        bags = torch.sparse_coo_tensor(torch.stack([rows, columns]), values, shape, check_invariants=True)
+        with warnings.catch_warnings():  # "CSR support is in beta": its matrix product is what is used
+            warnings.simplefilter("ignore", UserWarning)
+            bags = bags.coalesce().to_sparse_csr()
+        classes = self.bag.bias.numel()
+        weight = torch.zeros(len(used), classes, requires_grad=True)
+        bias = torch.zeros(classes, requires_grad=True)
+        optimizer = torch.optim.LBFGS([weight, bias], max_iter=max_iter, line_search_fn="strong_wolfe")
+
+        def loss() -> torch.Tensor:
+            optimizer.zero_grad()
+            with torch.enable_grad():
+                value = F.cross_entropy(bags @ weight + bias, labels) + (weight**2).sum() / (2 * c * len(labels))
+                value.backward()
+            return value
+
+        optimizer.step(loss)
+        self.bag.embedding.weight[used] = weight.detach().to(self.bag.embedding.weight)
+        self.bag.bias.copy_(bias.detach())

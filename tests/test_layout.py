@@ -15,7 +15,7 @@ LAYERS = [
     {"hdc.models", "hdc.models.han", "hdc.models.fasttext", "hdc.models.wide"},
     {"hdc.data", "hdc.data.text", "hdc.data.vocab", "hdc.data.encoded", "hdc.data.batching", "hdc.data.source",
      "hdc.data.word2vec", "hdc.data.datamodule"},
-    {"hdc.metrics", "hdc.optim"},
+    {"hdc.task", "hdc.optim"},
     {"hdc.module"},
     {"hdc.checkpoint"},
     {"hdc.inference", "hdc.viz.heatmap", "hdc.callbacks", "hdc.sweep"},

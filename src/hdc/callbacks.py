@@ -29,28 +29,31 @@ class AttentionHeatmaps(L.Callback):
         # confusion matrix once it has chosen the wide term's mix (hdc.module.DocumentClassifier).
         if trainer.sanity_checking or self.num_documents <= 0:
             return
-        confusion = pl_module.val_confusion.compute().tolist()  # on every rank: a sum over ranks
+        confusion = pl_module.val_confusion  # single-label only; computed on every rank (a sum over ranks)
+        confusion = confusion.compute().tolist() if confusion is not None else None
         if not trainer.is_global_zero:
             return
         if self.documents is None:  # the same documents every epoch
             self.documents = list(islice(trainer.datamodule.val_documents(), self.num_documents))
         texts, labels = zip(*self.documents, strict=True)
         predictions = Predictor(pl_module, pl_module.device).predict(list(texts))
-        names = [pl_module.label_names[label] for label in labels]
+        names = [pl_module.label_names[label] if isinstance(label, int) else [pl_module.label_names[i] for i in label]
+                 for label in labels]  # fmt: skip
         epoch = trainer.current_epoch
         self.dirpath.mkdir(parents=True, exist_ok=True)
         html_path, confusion_path = self.dirpath / f"epoch_{epoch}.html", self.dirpath / f"confusion_epoch_{epoch}.png"
         html = attention_html(predictions, names, f"Validation attention after epoch {epoch}")
         html_path.write_text(html, encoding="utf-8")
-        confusion_matrix_png(confusion, pl_module.label_names, confusion_path)
+        media = {"val/attention": html}
+        if confusion is not None:
+            confusion_matrix_png(confusion, pl_module.label_names, confusion_path)
+            media["val/confusion_matrix"] = confusion_path
         for logger in trainer.loggers:
             if isinstance(logger, WandbLogger):
                 import wandb
 
-                logger.experiment.log(
-                    {"val/attention": wandb.Html(html), "val/confusion_matrix": wandb.Image(str(confusion_path))},
-                    step=trainer.global_step,
-                )
+                wrapped = {k: wandb.Html(v) if k == "val/attention" else wandb.Image(str(v)) for k, v in media.items()}
+                logger.experiment.log(wrapped, step=trainer.global_step)
 
 
 class RngState(L.Callback):

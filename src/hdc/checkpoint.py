@@ -72,7 +72,7 @@ def datamodule_for(
     if "path" not in settings:
         raise HdcError("the checkpoint does not say which data it was trained on: set data.path=")
     datamodule = HFDataModule(**settings | {"data_dir": str(data_dir), "cache_dir": str(cache_dir)})
-    datamodule.use_encoder(model.encoder, model.label_names)
+    datamodule.use_encoder(model.encoder, model.label_names, model.task.multi_label)
     datamodule.setup(stage)
     return datamodule
 

@@ -4,7 +4,7 @@ the attention callback go through `Predictor`, and the heatmap page draws its `P
 """
 
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import torch
@@ -28,9 +28,15 @@ class Sentence:
 
 @dataclass
 class Prediction:
-    label: str
+    """`label`: the answer of a single-label model (None for a multi-label one); `labels`: the labels
+    predicted, most probable first (a multi-label model's set: those over their thresholds, possibly
+    none; a single-label model's: [label]); `probabilities`: every label's (a softmax, or a sigmoid
+    per label)."""
+
+    label: str | None
     probabilities: dict[str, float]
     sentences: list[Sentence]
+    labels: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -70,7 +76,8 @@ class Predictor:
                 logits, word_weights, sentence_weights = self.model(
                     batch_of(documents, [0] * len(chunk)).to(self.device)
                 )
-            probabilities = logits.float().softmax(-1).cpu().tolist()
+            probabilities = self.model.task.probabilities(logits).cpu().tolist()
+            thresholds = self.model.thresholds.tolist()
             word_weights, sentence_weights = word_weights.cpu().tolist(), sentence_weights.cpu().tolist()
             row = 0  # sentences of all documents are stacked in one tensor, document after document
             for paragraphs, probs, weights in zip(words, probabilities, sentence_weights, strict=True):
@@ -81,8 +88,14 @@ class Predictor:
                         Sentence(weight, sentence_words, word_weights[row][: len(sentence_words)], paragraph)
                     )
                     row += 1
-                label = self.label_names[max(range(len(probs)), key=probs.__getitem__)]
-                predictions.append(Prediction(label, dict(zip(self.label_names, probs, strict=True)), sentences))
+                ranked = sorted(range(len(probs)), key=lambda i: -probs[i])
+                if self.model.task.multi_label:
+                    label, chosen = None, [self.label_names[i] for i in ranked if probs[i] >= thresholds[i]]
+                else:
+                    label = self.label_names[ranked[0]]
+                    chosen = [label]
+                by_label = dict(zip(self.label_names, probs, strict=True))
+                predictions.append(Prediction(label, by_label, sentences, chosen))
         return predictions
 
 

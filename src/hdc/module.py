@@ -4,30 +4,25 @@ from collections.abc import Callable
 
 import lightning as L
 import torch
-import torch.nn.functional as F
 from torchmetrics.classification import MulticlassConfusionMatrix
 
 from hdc.data.batching import Batch
 from hdc.data.vocab import DocumentEncoder
-from hdc.metrics import MixLosses, classification_metrics, part_metrics
 from hdc.models import Factory, spec
-from hdc.models.wide import choose_mix
 from hdc.optim import check_finite, check_resumed_schedule, clip_gradients, optimizers
+from hdc.task import MixLosses, Task, ThresholdCounts
 
 CHECKPOINT_FORMAT = 2  # the "hdc" entry's "format": hdc.checkpoint reads this one and refuses any other
 
 
 class DocumentClassifier(L.LightningModule):
-    """A net that reads Batches (hdc.models: the HAN, or fastText's bag), trained by cross-entropy, and
-    optionally a wide term beside it (hdc.models.wide.WideTerm), fitted before training and mixed with
-    the net's answer by the mix chosen on validation after each epoch.
-
-    The loss and train/* are the net's alone: the fitted wide term is not trained, and it knows its
-    training documents by heart. Validation and test answers are kept until the epoch's end, where the
-    mix is chosen (validation) and the epoch's metrics are computed with it; with a wide term, each
-    part's accuracy too (acc_net, acc_wide: whether the hierarchy pays, in one run). A checkpoint holds
-    the parts as specs, the label names and the encoder: hdc.checkpoint.load_classifier builds it again.
-    """
+    """A net that reads Batches (hdc.models: the HAN, or fastText's bag) and optionally a wide term
+    beside it (hdc.models.wide.WideTerm: fitted before training, never trained, so the loss and train/*
+    are the net's alone), for one label per document or a set (`multi_label`; hdc.task.Task says what
+    differs). Validation and test answers are kept until the epoch's end, where the wide term's mix and
+    a label set's decision `threshold` ("global", "per_label", or a fixed number) are chosen on
+    validation, and the epoch's metrics computed with them; with a wide term, each part's alone too
+    (acc_net, acc_wide: whether the hierarchy pays). hdc.checkpoint builds a saved one again."""
 
     def __init__(
         self,
@@ -36,6 +31,8 @@ class DocumentClassifier(L.LightningModule):
         net: Factory,
         wide: Factory | None = None,
         label_smoothing: float = 0.0,
+        multi_label: bool = False,
+        threshold: str | float = "global",
         optimizer: Callable[..., torch.optim.Optimizer] | None = None,
         scheduler: dict | None = None,
         encoder: DocumentEncoder | None = None,
@@ -45,17 +42,17 @@ class DocumentClassifier(L.LightningModule):
         self.hparams.update(net=spec(net), wide=spec(wide))  # plain values: checkpoints load with weights_only=True
         self.optimizer, self.scheduler, self.encoder = optimizer, scheduler, encoder
         self.label_names = list(label_names)
-        classes = len(self.label_names)
-        self.net = net(vocab_size=vocab_size, num_classes=classes)
-        self.wide = wide(vocab_size=vocab_size, num_classes=classes) if wide else None
-        self.train_metrics = classification_metrics(classes, "train/")
-        self.val_metrics = classification_metrics(classes, "val/")
-        self.test_metrics = classification_metrics(classes, "test/")
+        self.task = task = Task(len(self.label_names), multi_label)
+        self.net = net(vocab_size=vocab_size, num_classes=task.num_labels)
+        self.wide = wide(vocab_size=vocab_size, num_classes=task.num_labels) if wide else None
+        self.train_metrics, self.val_metrics, self.test_metrics = map(task.metrics, ("train/", "val/", "test/"))
         parts = ("net", "wide") if wide else ()
-        self.val_parts, self.test_parts = part_metrics(classes, "val/", parts), part_metrics(classes, "test/", parts)
-        self.mix_losses = MixLosses()
-        self.register_buffer("val_acc_best", torch.tensor(0.0))  # in the state_dict: a resumed run keeps its best
-        self.val_confusion = MulticlassConfusionMatrix(classes)  # drawn by the AttentionHeatmaps callback
+        self.val_parts, self.test_parts = task.part_metrics("val/", parts), task.part_metrics("test/", parts)
+        self.mix_losses, self.threshold_counts = MixLosses(task), ThresholdCounts(task.num_labels)
+        fixed = 0.5 if isinstance(threshold, str) else float(threshold)  # a label set's decisions, chosen or fixed
+        self.register_buffer("thresholds", torch.full((task.num_labels,), fixed))
+        self.register_buffer("val_best", torch.tensor(0.0))  # in the state_dict: a resumed run keeps its best
+        self.val_confusion = None if multi_label else MulticlassConfusionMatrix(task.num_labels)  # for the heatmaps
         self._outputs: list[tuple[dict[str, torch.Tensor], torch.Tensor]] = []
 
     def forward(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -73,7 +70,7 @@ class DocumentClassifier(L.LightningModule):
         return self.wide.answer(parts["net"], parts["wide"]) if "wide" in parts else parts["net"]
 
     def _loss(self, logits: torch.Tensor, batch: Batch, stage: str) -> torch.Tensor:
-        loss = F.cross_entropy(logits, batch.labels, label_smoothing=self.hparams.label_smoothing)
+        loss = self.task.loss(logits, self.task.targets(batch), self.hparams.label_smoothing)
         self.log(f"{stage}/loss", loss, on_step=stage == "train", on_epoch=True, prog_bar=True, batch_size=len(batch),
                  sync_dist=stage != "train")  # fmt: skip
         return loss
@@ -82,7 +79,7 @@ class DocumentClassifier(L.LightningModule):
         logits = self.net(*batch.inputs)[0]
         loss = self._loss(logits, batch, "train")
         check_finite(self, loss)  # before the update: weights and checkpoints stay good
-        self.train_metrics.update(logits, batch.labels)
+        self.train_metrics.update(self.task.decisions(logits.detach(), self.thresholds), self.task.targets(batch))
         self.log_dict(self.train_metrics, on_step=False, on_epoch=True, prog_bar=True, batch_size=len(batch))
         return loss
 
@@ -95,39 +92,45 @@ class DocumentClassifier(L.LightningModule):
     def _keep(self, batch: Batch, stage: str) -> None:
         parts = self._parts(batch)[0]
         self._loss(parts["net"], batch, stage)
-        self._outputs.append(({name: logits.detach() for name, logits in parts.items()}, batch.labels))
+        self._outputs.append(({name: logits.detach() for name, logits in parts.items()}, self.task.targets(batch)))
 
     def on_validation_epoch_end(self) -> None:
         if self.trainer.sanity_checking:
             self._outputs = []
             return
-        if self._outputs and "wide" in self._outputs[0][0]:  # no batches (limit_val_batches=0): keep the mix
-            self.mix_losses.reset()
-            for parts, labels in self._outputs:
-                self.mix_losses.update(parts["net"], parts["wide"], labels)
-            losses = self.mix_losses.compute()  # summed over ranks
-            self.wide.mix.copy_(torch.tensor(choose_mix(losses)))
-            self.log("val/mix_net", self.wide.mix[0])
-            self.log("val/mix_loss", losses.nan_to_num(nan=float("inf")).min())  # the chosen mix's: the lowest
-        self.val_confusion.reset()
+        # Chosen on this epoch's answers, over all ranks; no batches (limit_val_batches=0): kept as they are.
+        if self._outputs and "wide" in self._outputs[0][0]:
+            mix, loss = self.mix_losses.choose(
+                (parts["net"], parts["wide"], targets) for parts, targets in self._outputs
+            )
+            self.wide.mix.copy_(torch.tensor(mix))
+            self.log_dict({"val/mix_net": mix[0], "val/mix_loss": loss})  # the chosen mix's calibrated loss
+        if self._outputs and self.task.multi_label and isinstance(self.hparams.threshold, str):
+            answers = ((self._answer(parts), targets) for parts, targets in self._outputs)
+            self.thresholds.copy_(self.threshold_counts.choose(answers, self.hparams.threshold == "per_label"))
+            self.log("val/threshold", self.thresholds.mean())
         self._score("val")
-        self.val_acc_best.copy_(torch.maximum(self.val_acc_best, self.val_metrics["acc"].compute()))
-        self.log("val/acc_best", self.val_acc_best, prog_bar=True)
+        monitor = self.task.monitor
+        self.val_best.copy_(torch.maximum(self.val_best, self.val_metrics[monitor].compute()))
+        self.log(f"val/{monitor}_best", self.val_best, prog_bar=True)
 
     def on_test_epoch_end(self) -> None:
         self._score("test")
 
     def _score(self, stage: str) -> None:
-        """The epoch's metrics, of the answers with the mix chosen now."""
+        """The epoch's metrics, of the answers with the mix and thresholds chosen now."""
         metrics, parts_metrics = getattr(self, f"{stage}_metrics"), getattr(self, f"{stage}_parts")
-        for parts, labels in self._outputs:
-            answer = self._answer(parts)
-            metrics.update(answer, labels)
-            if parts_metrics:  # with a wide term: each part alone too
-                for name, logits in parts.items():
-                    parts_metrics[f"acc_{name}"].update(logits, labels)
-            if stage == "val":
-                self.val_confusion.update(answer, labels)
+        confusion = self.val_confusion if stage == "val" else None
+        if confusion is not None:
+            confusion.reset()
+        for parts, targets in self._outputs:
+            metrics.update(self.task.decisions(self._answer(parts), self.thresholds), targets)
+            for name, logits in parts.items() if parts_metrics else ():  # with a wide term: each part alone too
+                parts_metrics[f"{self.task.monitor}_{name}"].update(
+                    self.task.decisions(logits, self.thresholds), targets
+                )
+            if confusion is not None:
+                confusion.update(self._answer(parts), targets)
         self._outputs = []
         self.log_dict(metrics, prog_bar=True)
         self.log_dict(parts_metrics)

@@ -149,7 +149,8 @@ def add_page(server: ls.LitServer, port: int, title: str) -> None:
         if answer.status_code != 200:
             raise HTTPException(answer.status_code, answer.json().get("detail"))
         row = answer.json()["predictions"][0]
-        prediction = Prediction(row["label"], row["probabilities"], [Sentence(**s) for s in row["sentences"]])
+        sentences = [Sentence(**s) for s in row["sentences"]]
+        prediction = Prediction(row["label"], row["probabilities"], sentences, row["labels"])
         return page_html(title, text, prediction)
 
 

@@ -31,6 +31,7 @@ from hdc.loggers import finish, instantiate_loggers
 from hdc.models.fasttext import FastText
 from hdc.module import DocumentClassifier
 from hdc.paths import CONFIG_DIR, PROJECT_ROOT
+from hdc.task import Task
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +50,18 @@ def warn_if_few_steps(cfg: DictConfig, documents: int) -> None:
         )
 
 
+def follow_the_task(cfg: DictConfig, monitor: str) -> None:
+    """What follows val/acc by default (checkpointing, early stopping, pruning, a plateau schedule,
+    a sweep's optimized_metric) follows the task's monitor instead; a monitor the user chose stays."""
+    with open_dict(cfg):
+        for node in [*(cfg.get("callbacks") or {}).values(), cfg.model.get("scheduler")]:
+            if isinstance(node, DictConfig) and node.get("monitor") == "val/acc":
+                node.monitor = f"val/{monitor}"
+        if cfg.get("optimized_metric") == "val/acc_best":
+            cfg.optimized_metric = f"val/{monitor}_best"
+    log.info(f"Multi-label: checkpoints, early stopping and sweeps follow val/{monitor}")
+
+
 def fit_bags(model: DocumentClassifier, datamodule: HFDataModule) -> None:
     """Bags of n-grams weigh them by IDF in the training split; a wide term is then fitted exactly,
     once, before the net trains."""
@@ -57,7 +70,7 @@ def fit_bags(model: DocumentClassifier, datamodule: HFDataModule) -> None:
         bag.set_idf(train.token_ids, train.sentence_starts, train.document_starts)
     if model.wide is not None:
         start = time.perf_counter()
-        model.wide.fit(datamodule.train_dataloader())
+        model.wide.fit(datamodule.train_dataloader(), model.task.targets, model.task.loss)
         log.info(f"Wide term: a linear model on the TF-IDF bags fitted in {time.perf_counter() - start:.0f} s")
 
 
@@ -95,12 +108,15 @@ def train(cfg: DictConfig) -> dict[str, float]:
     if rank_zero_only.rank == 0:
         datamodule.encoder.tokenizer.save(str(output_dir / "tokenizer.json"))
     log.info(f"Vocabulary: {datamodule.encoder.tokenizer.get_vocab_size()} words; labels: {datamodule.label_names}")
+    if datamodule.multi_label:
+        follow_the_task(cfg, Task(len(datamodule.label_names), multi_label=True).monitor)
 
     try:
         model = instantiate(
             cfg.model,
             vocab_size=datamodule.encoder.tokenizer.get_vocab_size(),
             label_names=datamodule.label_names,
+            multi_label=datamodule.multi_label,
             encoder=datamodule.encoder,
             _convert_="all",
         )

@@ -24,8 +24,9 @@ class Batch:
     word_counts: torch.Tensor  # [sentences] int64
     sentence_counts: torch.Tensor  # [documents] int64
     paragraph_sizes: torch.Tensor  # [paragraphs] int64: sentences per paragraph, document after document
-    labels: torch.Tensor  # [documents] int64
+    labels: torch.Tensor  # [labels] int64: each document's label ids, document after document
     positions: torch.Tensor  # [documents] int64: each document's position in its split
+    label_counts: torch.Tensor  # [documents] int64: 1 each in a single-label split (labels[b] is b's label)
 
     def __len__(self) -> int:
         return len(self.sentence_counts)
@@ -76,12 +77,13 @@ def collate(documents: EncodedDocuments, indices: np.ndarray) -> Batch:
         torch.from_numpy(word_counts),
         torch.from_numpy(last - first),
         torch.from_numpy(documents.paragraph_starts[paragraphs + 1] - documents.paragraph_starts[paragraphs]),
-        torch.from_numpy(documents.labels[indices]),
+        torch.from_numpy(documents.labels[_ranges(*documents.label_starts[[indices, indices + 1]])]),
         torch.from_numpy(indices.astype(np.int64)),
+        torch.from_numpy(documents.label_counts[indices]),
     )
 
 
-def batch_of(documents: Sequence[Document], labels: Sequence[int]) -> Batch:
+def batch_of(documents: Sequence[Document], labels: Sequence) -> Batch:
     """A Batch of documents encoded just now (e.g. for prediction), in their order."""
     return collate(EncodedDocuments.from_documents(documents, labels), np.arange(len(documents)))
 

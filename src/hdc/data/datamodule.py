@@ -20,6 +20,7 @@ from hdc.data.encoded import EncodedDocuments, encode_chunks, encode_documents, 
 from hdc.data.source import (
     LabelledSplit,
     document_text,
+    holds_label_sets,
     inferred_label_names,
     label_names_of,
     load_streaming,
@@ -46,6 +47,9 @@ class HFDataModule(L.LightningDataModule):
     documents, for quick runs. The tokenizer is trained on the training documents only; each split
     is then streamed once more and encoded. Both are cached under `cache_dir`, keyed by everything
     they depend on, so later epochs and runs skip the text processing.
+
+    A label column of lists (or of strings split by `label_separator`) makes the split multi-label
+    (`multi_label`): each document has a set of labels, possibly empty.
     """
 
     def __init__(
@@ -57,6 +61,7 @@ class HFDataModule(L.LightningDataModule):
         text_column: str | list[str] = "text",
         label_column: str = "label",
         label_names: list[str] | None = None,
+        label_separator: str | None = None,
         train_split: str = "train",
         val_split: str | None = "validation",
         test_split: str | None = "test",
@@ -81,12 +86,13 @@ class HFDataModule(L.LightningDataModule):
         self.splits = None
         self.encoder: DocumentEncoder | None = None
         self.label_names: list[str] = []
+        self.multi_label = False
         self._encoded: dict[str, EncodedDocuments] = {}
 
-    def use_encoder(self, encoder: DocumentEncoder, label_names: list[str]) -> None:
-        """Encode with a trained model's tokenizer, caps and label names (evaluation) instead of
+    def use_encoder(self, encoder: DocumentEncoder, label_names: list[str], multi_label: bool = False) -> None:
+        """Encode with a trained model's tokenizer, caps, label names and task (evaluation) instead of
         training a tokenizer; the training split is then not needed."""
-        self.encoder, self.label_names = encoder, list(label_names)
+        self.encoder, self.label_names, self.multi_label = encoder, list(label_names), multi_label
 
     def setup(self, stage: str | None = None) -> None:
         if self.splits is not None:
@@ -98,12 +104,14 @@ class HFDataModule(L.LightningDataModule):
         if hp.train_split not in self.splits:
             raise DataError(f"split {hp.train_split!r} not in {hp.path!r} (splits: {list(self.splits)})")
         require_columns(self.splits[hp.train_split], hp.text_column, hp.label_column)
+        self.multi_label = holds_label_sets(self.splits[hp.train_split], hp.label_column, hp.label_separator)
         self.label_names = label_names_of(self.splits[hp.train_split], hp.label_column, hp.label_names) or []
         auto_caps = "auto" in (hp.max_sentences, hp.max_words)
         tokenizer, facts = self._tokenizer(infer_labels=not self.label_names, auto_caps=auto_caps)
         if not self.label_names:  # kept with the data settings (checkpoints): labels matched by value everywhere
-            self.label_names = hp.label_names = facts[f"labels_{hp.label_column}"]
-            log.info(f"Labels of column {hp.label_column!r}, from the training split: {self.label_names}")
+            self.label_names = hp.label_names = facts[self._labels_fact]
+            sets = " (sets of them: multi-label)" if self.multi_label else ""
+            log.info(f"Labels of column {hp.label_column!r}{sets}, from the training split: {self.label_names}")
         caps = (hp.max_sentences, hp.max_words)
         if auto_caps:
             found = facts[f"caps_{hp.max_words}"]
@@ -116,7 +124,8 @@ class HFDataModule(L.LightningDataModule):
         hp = self.hparams
         columns = (hp.text_column, hp.label_column)
         names = self.label_names or None  # None while they are inferred: labels as they are
-        return LabelledSplit(self.splits[name], *columns, names, keep, hp.split_seed, bool(hp.label_names))
+        return LabelledSplit(self.splits[name], *columns, names, keep, hp.split_seed, bool(hp.label_names),
+                             self.multi_label, hp.label_separator)  # fmt: skip
 
     @property
     def _carves_validation(self) -> bool:
@@ -143,7 +152,7 @@ class HFDataModule(L.LightningDataModule):
         cache = self._cache_path("tokenizers", "json")
         facts_cache = cache.with_suffix(".train.json")
         facts = json.loads(facts_cache.read_text()) if facts_cache.exists() else {}
-        labels = f"labels_{self.hparams.label_column}"  # the cache key holds the text column, not this one
+        labels = self._labels_fact
         wanted = {labels} if infer_labels else set()
         if auto_caps:
             wanted.add(f"caps_{self.hparams.max_words}")  # auto max_words, or wrapped at a given one
@@ -156,7 +165,10 @@ class HFDataModule(L.LightningDataModule):
 
         def texts():
             for text, label in self.train_documents():
-                values.add(label)
+                if self.multi_label:
+                    values.update(label)
+                else:
+                    values.add(label)
                 if auto_caps:
                     lengths.append(sentence_lengths(text))
                 yield text
@@ -172,6 +184,13 @@ class HFDataModule(L.LightningDataModule):
         with written_atomically(cache) as partial:
             tokenizer.save(str(partial))
         return tokenizer, facts
+
+    @property
+    def _labels_fact(self) -> str:
+        """The name of the label values in the tokenizer's facts: the tokenizer's cache key holds the
+        text column only, so the facts name the label column (and separator) they were read from."""
+        separator = self.hparams.label_separator
+        return f"labels_{self.hparams.label_column}" + (f"_split_by_{separator}" if separator is not None else "")
 
     def encoded(self, stage: str) -> EncodedDocuments:
         """The "train", "val" or "test" documents as word ids: encoded on first use, then from the cache."""
@@ -233,7 +252,7 @@ class HFDataModule(L.LightningDataModule):
             "settings": settings,
             "extra": extra,
             "files": local_fingerprint(self.hparams.path, self.hparams.data_dir),
-            "version": 5,  # 3: encoded splits keep paragraphs; 4: as memory-mapped folders; 5: no 30k vocabulary cap
+            "version": 6,  # the layout of what is cached: bumped when it changes (hdc.data.encoded._FORMAT)
         }
         digest = hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:16]
         return Path(self.hparams.cache_dir) / kind / f"{digest}.{suffix}"

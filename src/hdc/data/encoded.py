@@ -29,8 +29,9 @@ class EncodedDocuments:
 
     Sentence s is token_ids[sentence_starts[s]:sentence_starts[s + 1]]; document d owns sentences
     document_starts[d]:document_starts[d + 1], and paragraph p sentences
-    paragraph_starts[p]:paragraph_starts[p + 1] (every document starts a paragraph); labels[d] is its
-    label id.
+    paragraph_starts[p]:paragraph_starts[p + 1] (every document starts a paragraph); its label ids are
+    labels[label_starts[d]:label_starts[d + 1]]: one id each for a single-label split, a set (possibly
+    empty) for a multi-label one.
     """
 
     def __init__(
@@ -40,28 +41,45 @@ class EncodedDocuments:
         document_starts: np.ndarray,
         paragraph_starts: np.ndarray,
         labels,
+        label_starts: np.ndarray | None = None,
     ):
         self.token_ids, self.sentence_starts, self.document_starts = token_ids, sentence_starts, document_starts
         self.paragraph_starts = paragraph_starts
         self.labels = np.asarray(labels, dtype=np.int64)
+        self.label_starts = np.arange(len(self.labels) + 1) if label_starts is None else label_starts
 
     @classmethod
-    def from_lengths(cls, token_ids: np.ndarray, sentence_lengths, paragraph_sizes, paragraph_counts, labels):
-        """From the words per sentence, sentences per paragraph and paragraphs per document."""
+    def from_lengths(
+        cls, token_ids: np.ndarray, sentence_lengths, paragraph_sizes, paragraph_counts, labels, label_counts=None
+    ):
+        """From the words per sentence, sentences per paragraph, paragraphs per document and the flat
+        label ids with their number per document (None: one each)."""
         paragraph_starts = _starts(paragraph_sizes)
         return cls(token_ids, _starts(sentence_lengths), paragraph_starts[_starts(paragraph_counts)], paragraph_starts,
-                   labels)  # fmt: skip
+                   labels, None if label_counts is None else _starts(label_counts))  # fmt: skip
 
     @classmethod
-    def from_documents(cls, documents: Sequence[Document], labels: Sequence[int]) -> "EncodedDocuments":
+    def from_documents(cls, documents: Sequence[Document], labels: Sequence) -> "EncodedDocuments":
+        """`labels`: an id per document, or a sequence of ids (a multi-label set) per document."""
         paragraphs = list(chain.from_iterable(documents))
         sentences = list(chain.from_iterable(paragraphs))
         token_ids = np.fromiter(chain.from_iterable(sentences), dtype=np.int32)
+        sets = [label for label in labels if not isinstance(label, int | np.integer)]
+        if not sets:
+            flat, counts = labels, None
+        else:
+            if len(sets) != len(labels):
+                raise ValueError("labels mix ids and sets of ids")
+            flat, counts = [*chain.from_iterable(labels)], [*map(len, labels)]
         return cls.from_lengths(token_ids, [*map(len, sentences)], [*map(len, paragraphs)], [*map(len, documents)],
-                                labels)  # fmt: skip
+                                flat, counts)  # fmt: skip
 
     def __len__(self) -> int:
-        return len(self.labels)
+        return len(self.document_starts) - 1
+
+    @property
+    def label_counts(self) -> np.ndarray:
+        return np.diff(self.label_starts)
 
     @property
     def sentence_counts(self) -> np.ndarray:
@@ -89,9 +107,9 @@ class EncodedDocuments:
         return cls(**arrays)
 
 
-_FORMAT = 4  # 4: flat arrays in a folder, memory-mapped (3: one Arrow file, read whole)
+_FORMAT = 5  # flat arrays in a folder, memory-mapped, labels as offsets
 _ARRAYS = {"token_ids": np.int32, "sentence_starts": np.int64, "document_starts": np.int64,
-           "paragraph_starts": np.int64, "labels": np.int64}  # fmt: skip
+           "paragraph_starts": np.int64, "labels": np.int64, "label_starts": np.int64}  # fmt: skip
 
 
 def write_encoded(chunks: Iterable[EncodedDocuments], path: Path) -> int:
@@ -111,16 +129,18 @@ def write_encoded(chunks: Iterable[EncodedDocuments], path: Path) -> int:
                 file[name].write(np.ascontiguousarray(values, dtype=_ARRAYS[name]).tobytes())
                 lengths[name] += len(values)
 
-            for name in ("sentence_starts", "document_starts", "paragraph_starts"):
+            for name in ("sentence_starts", "document_starts", "paragraph_starts", "label_starts"):
                 append(name, [0])
-            tokens = sentences = 0  # in the chunks written so far
+            tokens = sentences = labels = 0  # in the chunks written so far
             for chunk in chunks:
                 append("token_ids", chunk.token_ids)
                 append("sentence_starts", chunk.sentence_starts[1:] + tokens)
                 append("document_starts", chunk.document_starts[1:] + sentences)
                 append("paragraph_starts", chunk.paragraph_starts[1:] + sentences)
                 append("labels", chunk.labels)
+                append("label_starts", chunk.label_starts[1:] + labels)
                 tokens, sentences = tokens + len(chunk.token_ids), sentences + len(chunk.sentence_starts) - 1
+                labels += len(chunk.labels)
         (partial / "meta.json").write_text(json.dumps({"format": _FORMAT, "lengths": lengths}))
         if path.exists():  # another process wrote the same cache meanwhile: the same content
             shutil.rmtree(path)
@@ -128,7 +148,7 @@ def write_encoded(chunks: Iterable[EncodedDocuments], path: Path) -> int:
     except BaseException:
         shutil.rmtree(partial, ignore_errors=True)
         raise
-    return lengths["labels"]
+    return lengths["document_starts"] - 1
 
 
 def _starts(lengths) -> np.ndarray:
@@ -187,10 +207,11 @@ def encode_documents(
         joined(lambda part: np.diff(part.paragraph_starts)),
         joined(lambda part: part.paragraph_counts),
         joined(lambda part: part.labels),
+        joined(lambda part: part.label_counts),
     )
 
 
-def _encode(encoder: DocumentEncoder, chunk: list[tuple[str, int]]) -> EncodedDocuments:
+def _encode(encoder: DocumentEncoder, chunk: list[tuple[str, int | tuple[int, ...]]]) -> EncodedDocuments:
     texts, labels = zip(*chunk, strict=True)
     return EncodedDocuments.from_documents(encoder.encode(list(texts)), labels)
 

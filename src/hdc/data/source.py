@@ -86,8 +86,23 @@ def require_columns(dataset: datasets.IterableDataset, text_column: str | list[s
             raise DataError(f"{role} column {column!r} not in the dataset (columns: {columns}); set data.{role}_column")
 
 
+def holds_label_sets(dataset: datasets.IterableDataset, label_column: str, separator: str | None) -> bool:
+    """Whether a split's label column gives each document a set of labels: a list column (a `datasets`
+    List/Sequence, or lists in JSON), or strings split by `separator`."""
+    feature = (dataset.features or {}).get(label_column)
+    lists = isinstance(feature, datasets.List | datasets.LargeList)
+    if not lists:  # no schema, or one inferred from a few rows (JSON, CSV): the first row tells
+        first = next(iter(dataset.select_columns([label_column])), {})
+        lists = isinstance(first.get(label_column), list | tuple)
+    if lists and separator is not None:
+        raise DataError(f"data.label_separator={separator!r} splits string labels, but column {label_column!r} "
+                        f"already holds lists: set data.label_separator=null")  # fmt: skip
+    return lists or separator is not None
+
+
 class LabelledSplit:
-    """One split as a stream of (text, label id), checked as it goes.
+    """One split as a stream of (text, label id), checked as it goes; with `multi_label`, of (text,
+    a tuple of label ids: the document's set, possibly empty).
 
     `keep` = (low, high) keeps only documents whose hash_fraction falls in [low, high): that is how
     validation is carved out of train (and how a quick run takes a fixed share of train).
@@ -106,6 +121,8 @@ class LabelledSplit:
         keep: tuple[float, float] = (0.0, 1.0),
         seed: int = 0,
         names_are_values: bool = False,
+        multi_label: bool = False,
+        separator: str | None = None,
     ):
         if dataset.column_names is not None:
             require_columns(dataset, text_column, label_column)
@@ -114,28 +131,71 @@ class LabelledSplit:
         self.text_columns, self.label_column = text_columns(text_column), label_column
         self.label_ids = None if label_names is None else {name: i for i, name in enumerate(label_names)}
         self.keep, self.seed, self.names_are_values = keep, seed, names_are_values
+        self.multi_label, self.separator = multi_label, separator
 
-    def label_id(self, value) -> int:
+    def known_id(self, value) -> int | None:
+        """A label value's id (its name, or an index), or None."""
         name = str(value) if self.names_are_values and not isinstance(value, bool) else value
         if isinstance(name, str) and name in self.label_ids:
             return self.label_ids[name]
         if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < len(self.label_ids):
             return value
+        return None
+
+    def label_id(self, value) -> int:
+        if (found := self.known_id(value)) is not None:
+            return found
         raise DataError(
             f"Unknown label {value!r} in column {self.label_column!r}: expected one of "
             f"{list(self.label_ids)} or an index 0..{len(self.label_ids) - 1}; check data.label_names"
         )
 
-    def __iter__(self) -> Iterator[tuple[str, int]]:
+    def label_set(self, value, row: int) -> list:
+        """A multi-label row's label values: its list, or its string split by the separator."""
+        column = repr(self.label_column)
+        if self.separator is not None:
+            if not isinstance(value, str):
+                raise DataError(f"Label column {column}, row {row}: {value!r} is not a string for "
+                                f"data.label_separator={self.separator!r} to split")  # fmt: skip
+            return [part.strip() for part in value.split(self.separator) if part.strip()]
+        if not isinstance(value, list | tuple):
+            raise DataError(f"Label column {column} mixes lists and single labels: row {row} holds {value!r}; "
+                            f"give every row a list (or set data.label_separator to split strings)")  # fmt: skip
+        if any(isinstance(item, list | tuple | dict) for item in value):
+            raise DataError(f"Label column {column}, row {row}: {value!r} nests lists; a label set is a flat list")
+        return list(value)
+
+    def __iter__(self) -> Iterator[tuple[str, int | tuple[int, ...]]]:
         low, high = self.keep
         whole = self.keep == (0.0, 1.0)
-        for row in self.dataset:
+        unknown: dict = {}  # multi-label: unknown label -> documents holding it, reported after the whole split
+        for number, row in enumerate(self.dataset):
             if any(c not in row for c in [*self.text_columns, self.label_column]):
                 raise DataError(f"row lacks a column of {[*self.text_columns, self.label_column]}: {list(row)}")
+            value = row[self.label_column]
+            if not self.multi_label and isinstance(value, list | tuple):
+                raise DataError(f"Label column {self.label_column!r} mixes single labels and lists: row {number} "
+                                f"holds {value!r}")  # fmt: skip
             text = document_text(row, self.text_columns)
-            if whole or low <= hash_fraction(text, self.seed) < high:
-                value = row[self.label_column]
+            if not (whole or low <= hash_fraction(text, self.seed) < high):
+                continue
+            if not self.multi_label:
                 yield text, value if self.label_ids is None else self.label_id(value)
+                continue
+            values = self.label_set(value, number)
+            if self.label_ids is None:
+                yield text, tuple(values)
+                continue
+            ids = [self.known_id(v) for v in values]
+            for v, found in set(zip(values, ids, strict=True)):
+                if found is None:
+                    unknown[v] = unknown.get(v, 0) + 1
+            if not unknown:
+                yield text, tuple(sorted(set(ids)))
+        if unknown:
+            listed = ", ".join(f"{name!r} ({count} documents)" for name, count in sorted(unknown.items(), key=str))
+            raise DataError(f"Label column {self.label_column!r} holds labels that training never saw: {listed}; "
+                            f"a model can only learn the labels of its training split")  # fmt: skip
 
 
 def label_names_of(
@@ -146,6 +206,8 @@ def label_names_of(
     if configured:
         return [str(name) for name in configured]
     feature = (dataset.features or {}).get(label_column)
+    if isinstance(feature, datasets.List | datasets.LargeList):  # label sets: the names of their items
+        feature = feature.feature
     return list(feature.names) if isinstance(feature, datasets.ClassLabel) else None
 
 

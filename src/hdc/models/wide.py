@@ -14,7 +14,7 @@ mix[0] x the net's logits + mix[1] x the bag's, the mix chosen on validation aft
 """
 
 import warnings
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 import torch
 import torch.nn.functional as F
@@ -33,14 +33,13 @@ def mixed(net: torch.Tensor, bag: torch.Tensor, mix: tuple[float, float] | torch
     return (a * net if a else 0) + (b * bag if b else 0)
 
 
-def mix_losses(net: torch.Tensor, bag: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-    """The summed cross-entropy of every mix of MIXES at every scale of SCALES: (mixes, scales), in fp32."""
+def mix_losses(net: torch.Tensor, bag: torch.Tensor, targets: torch.Tensor, loss: Callable | None = None):
+    """The summed loss (`loss(logits, targets)`; cross-entropy if None) of every mix of MIXES at every
+    scale of SCALES: (mixes, scales), in fp32."""
+    loss = loss or (lambda logits, y: F.cross_entropy(logits, y, reduction="sum"))
     net, bag = net.float(), bag.float()
     return torch.stack(
-        [
-            torch.stack([F.cross_entropy(scale * mixed(net, bag, mix), labels, reduction="sum") for scale in SCALES])
-            for mix in MIXES
-        ]
+        [torch.stack([loss(scale * mixed(net, bag, mix), targets) for scale in SCALES]) for mix in MIXES]
     )
 
 
@@ -67,20 +66,26 @@ class WideTerm(nn.Module):
         return mixed(net, bag, self.mix)
 
     @torch.no_grad()
-    def fit(self, batches: Iterable, c: float = 100.0, max_iter: int = 300) -> None:
-        """Fit the bag exactly, as scikit-learn fits a model: multinomial logistic regression with an L2
-        penalty of 1 / (2 c) on the rows (c: scikit-learn's C), by L-BFGS over the bags of every training
-        document at once. Fitting to convergence, not a few epochs of Adam, is what makes a linear model
-        on TF-IDF bags as strong as the TF-IDF + linear SVM (results/recipe_probes.md, "The bag's features").
-        The bag's IDF must be set first (FastText.set_idf)."""
+    def fit(
+        self, batches: Iterable, targets: Callable | None = None, loss: Callable | None = None, c: float = 100.0,
+        max_iter: int = 300,
+    ) -> None:  # fmt: skip
+        """Fit the bag exactly, as scikit-learn fits a model: logistic regression (`loss`: multinomial,
+        F.cross_entropy, by default; a binary one per label for label sets) with an L2 penalty of 1 / (2 c)
+        on the rows (c: scikit-learn's C), by L-BFGS over the bags of every training document at once.
+        `targets(batch)` gives what `loss` compares with (default: batch.labels). Fitting to convergence,
+        not a few epochs of Adam, is what makes a linear model on TF-IDF bags as strong as the TF-IDF +
+        linear SVM (results/recipe_probes.md, "The bag's features"). The bag's IDF must be set first
+        (FastText.set_idf)."""
+        targets, objective = targets or (lambda batch: batch.labels), loss or F.cross_entropy
         rows, columns, values, labels, documents = [], [], [], [], 0
         for batch in batches:
             ids, owners, weights = self.bag.terms(batch.word_ids, batch.word_counts, batch.sentence_counts)
             rows.append(owners + documents)
             columns.append(ids)
             values.append(weights)
-            labels.append(batch.labels)
-            documents += len(batch.labels)
+            labels.append(targets(batch))
+            documents += len(batch)
         rows, columns, values, labels = (torch.cat(part) for part in (rows, columns, values, labels))
         used, columns = torch.unique(columns, return_inverse=True)  # only rows some document holds: the rest stay 0
         shape = (len(labels), len(used))
@@ -96,7 +101,7 @@ class WideTerm(nn.Module):
         def loss() -> torch.Tensor:
             optimizer.zero_grad()
             with torch.enable_grad():
-                value = F.cross_entropy(bags @ weight + bias, labels) + (weight**2).sum() / (2 * c * len(labels))
+                value = objective(bags @ weight + bias, labels) + (weight**2).sum() / (2 * c * len(labels))
                 value.backward()
             return value
 

@@ -38,12 +38,21 @@ def word_intensities(prediction: Prediction) -> list[list[float]]:
     return [[x / top for x in row] for row in raw]
 
 
-def _document_html(number: int, prediction: Prediction, true_label: str | None) -> str:
-    confidence = prediction.probabilities[prediction.label]
-    meta = f"#{number} predicted <b>{escape(prediction.label)}</b> ({confidence:.1%})"
+def predicted(prediction: Prediction) -> str:
+    """ "pos (92.9%)"; a label set: "markets (81.0%), energy (64.2%)", or "no label" when none is over
+    its threshold."""
+    shown = [f"{label} ({prediction.probabilities[label]:.1%})" for label in prediction.labels]
+    return ", ".join(shown) or "no label"
+
+
+def _document_html(number: int, prediction: Prediction, true_label: str | list[str] | None) -> str:
+    """`true_label`: a name, or a label set's names."""
+    meta = f"#{number} predicted <b>{escape(predicted(prediction))}</b>"
     if true_label is not None:
-        wrong = ' class="wrong"' if str(true_label) != prediction.label else ""
-        meta += f", true <b{wrong}>{escape(str(true_label))}</b>"
+        truth = set(true_label) if isinstance(true_label, list) else {str(true_label)}
+        wrong = ' class="wrong"' if truth != set(prediction.labels) else ""
+        shown = (", ".join(true_label) or "no label") if isinstance(true_label, list) else str(true_label)
+        meta += f", true <b{wrong}>{escape(shown)}</b>"
     rows, paragraph = [], 0
     for sentence, intensities in zip(prediction.sentences, word_intensities(prediction), strict=True):
         starts_paragraph, paragraph = sentence.paragraph != paragraph, sentence.paragraph
@@ -61,7 +70,9 @@ def _document_html(number: int, prediction: Prediction, true_label: str | None) 
 
 
 def attention_html(
-    predictions: Sequence[Prediction], true_labels: Sequence[str | None] | None = None, title: str = "Attention"
+    predictions: Sequence[Prediction],
+    true_labels: Sequence[str | list[str] | None] | None = None,
+    title: str = "Attention",
 ) -> str:
     """One page for all documents: per document, predicted (and true) label and its sentences."""
     labels = list(true_labels) if true_labels is not None else [None] * len(predictions)
@@ -95,7 +106,7 @@ def attention_png(prediction: Prediction, path: Path, true_label: str | None = N
         for column, (word, intensity) in enumerate(pairs):
             box = {"facecolor": (0.86, 0.16, 0.16, intensity), "edgecolor": "none", "pad": 1.5}
             axes.text(column, row, word, va="center", fontsize=9, family="serif", bbox=box)
-    caption = f"predicted {prediction.label} ({prediction.probabilities[prediction.label]:.1%})"
+    caption = f"predicted {predicted(prediction)}"
     axes.set_title(caption + (f", true {true_label}" if true_label is not None else ""), loc="left", fontsize=10)
     figure.tight_layout()
     figure.savefig(path, dpi=150)

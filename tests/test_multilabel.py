@@ -1,0 +1,196 @@
+"""Several labels per document: a label column of lists (or of delimited strings) trains, evaluates,
+predicts and serves a multi-label model; bad label columns are one line each."""
+
+import json
+import random
+
+import datasets
+import pytest
+import torch
+
+import hdc
+from hdc.data.batching import batch_of
+from hdc.data.datamodule import HFDataModule
+from hdc.errors import DataError
+from hdc.task import THRESHOLDS, Task, choose_thresholds
+from tests.conftest import evaluate_in_process, train_in_process
+
+TOPICS = {
+    "markets": ["Stocks fell sharply today.", "The index rallied on earnings.", "Investors sold bonds."],
+    "energy": ["Oil prices rose again.", "The pipeline opened this week.", "Gas supply is tight."],
+    "sports": ["The team won the final.", "A striker scored twice.", "The coach was fired."],
+    "weather": ["Heavy rain is expected.", "A storm hit the coast.", "Temperatures will drop."],
+}
+FILLER = ["Officials said more details would follow.", "The report was published on Monday.", "Analysts were divided."]
+
+
+def digest(rng: random.Random) -> tuple[str, list[str]]:
+    """A news digest: two sentences on each of its 0-3 topics among filler; labelled with its topics."""
+    labels = sorted(rng.sample(list(TOPICS), rng.choice([0, 1, 1, 2, 2, 3])))
+    sentences = [rng.choice(TOPICS[topic]) for topic in labels for _ in range(2)] + rng.sample(FILLER, 2)
+    rng.shuffle(sentences)
+    return " ".join(sentences), labels
+
+
+def write_splits(folder, sizes=None, label=lambda labels: labels, features=None):
+    """Digest splits in `folder`; `label` turns each document's topic list into what the column holds."""
+    rng = random.Random(0)
+    folder.mkdir(parents=True, exist_ok=True)
+    for split, size in (sizes or {"train": 1200, "test": 300}).items():
+        rows = [digest(rng) for _ in range(size)]
+        table = datasets.Dataset.from_dict({"text": [t for t, _ in rows], "labels": [label(ls) for _, ls in rows]},
+                                           features=features)  # fmt: skip
+        table.to_parquet(folder / f"{split}.parquet")
+    return folder
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    """The default recipe (the HAN with its wide term) on a list label column, no names given."""
+    folder = write_splits(tmp_path_factory.mktemp("digests"))
+    run_dir, cache = tmp_path_factory.mktemp("run"), tmp_path_factory.mktemp("cache")
+    common = [f"data.path={folder}", "data.label_column=labels", f"paths.cache_dir={cache}", "logger=none"]
+    metrics = train_in_process(
+        run_dir, *common, "recipe=default", "trainer.max_epochs=2", "trainer.limit_test_batches=null"
+    )
+    return run_dir, cache, metrics
+
+
+def test_a_list_label_column_trains_a_multi_label_model_that_follows_micro_f1(run):
+    run_dir, _, metrics = run
+    assert metrics["test/f1_micro"] >= 0.95 and metrics["test/subset_acc"] >= 0.9  # the topics' sentences tell
+    for name in ("val/f1_micro_best", "test/f1_macro", "test/precision_micro", "test/recall_micro", "val/threshold",
+                 "test/f1_micro_net", "test/f1_micro_wide", "val/mix_net"):  # fmt: skip
+        assert name in metrics, name
+    checkpoint = torch.load(next((run_dir / "checkpoints").glob("epoch_*.ckpt")), weights_only=True)
+    assert checkpoint["hyper_parameters"]["multi_label"] is True
+    following = [key.split("{")[0] for key in checkpoint["callbacks"] if "'monitor': 'val/f1_micro'" in key]
+    assert sorted(following) == ["EarlyStopping", "ModelCheckpoint"] and "val/acc" not in str(checkpoint["callbacks"])
+
+
+def test_its_checkpoint_predicts_label_sets_and_evaluates_per_label(run, tmp_path):
+    run_dir, cache, metrics = run
+    checkpoint = next((run_dir / "checkpoints").glob("epoch_*.ckpt"))
+    both, none = hdc.load(checkpoint).predict(
+        ["Oil prices rose again. The team won the final.", "Analysts were divided."]
+    )
+    assert both.label is None and sorted(both.labels) == ["energy", "sports"]
+    assert none.labels == [] and set(none.probabilities) == set(TOPICS)  # every label's probability, none over
+    evaluated = evaluate_in_process(tmp_path, f"ckpt_path={checkpoint}", f"paths.cache_dir={cache}")
+    assert evaluated["test/f1_micro"] == pytest.approx(metrics["test/f1_micro"], abs=1e-6)
+    assert (
+        set(evaluated["test/f1_per_class"]) == set(TOPICS) and sum(evaluated["test/support_per_class"].values()) > 300
+    )
+    assert json.loads((tmp_path / "metrics.json").read_text()) == evaluated
+
+
+def test_a_separator_splits_a_string_column_and_class_label_lists_name_themselves(tmp_path):
+    joined = write_splits(tmp_path / "csv", {"train": 40}, label=lambda labels: ", ".join(labels))
+    dm = module(joined, label_separator=",")
+    assert dm.multi_label and dm.label_names == sorted(TOPICS)
+    order = ["weather", "sports", "energy", "markets"]
+    named = datasets.Features({"text": datasets.Value("string"),
+                               "labels": datasets.Sequence(datasets.ClassLabel(names=order))})  # fmt: skip
+    ids = {name: i for i, name in enumerate(order)}
+    dm = module(write_splits(tmp_path / "named", {"train": 40}, lambda labels: [ids[x] for x in labels], named))
+    assert dm.multi_label and dm.label_names == ["weather", "sports", "energy", "markets"]  # the ClassLabel's order
+    encoded = dm.encoded("train")
+    assert (encoded.label_counts == 0).any() and (encoded.label_counts >= 2).any()  # empty sets are allowed
+
+
+def module(folder, **settings) -> HFDataModule:
+    dm = HFDataModule(str(folder), str(folder), str(folder / "cache"), label_column="labels", val_fraction=0.0,
+                      min_frequency=1, **settings)  # fmt: skip
+    dm.setup()
+    return dm
+
+
+def write_json(folder, rows: list[dict]):
+    folder.mkdir()
+    (folder / "train.json").write_text("".join(json.dumps(row) + "\n" for row in rows))
+    return folder
+
+
+@pytest.mark.parametrize(
+    ("rows", "settings", "message"),
+    [
+        (
+            [{"text": "A.", "labels": ["a"]}, {"text": "B.", "labels": "b"}],
+            {},
+            "Label column 'labels' mixes lists and single labels: row 1 holds 'b'",
+        ),
+        (
+            [{"text": "A.", "labels": "a"}, {"text": "B.", "labels": ["b"]}],
+            {},
+            "Label column 'labels' mixes single labels and lists: row 1 holds ['b']",
+        ),
+        ([{"text": "A.", "labels": ["a", ["b"]]}], {}, "Label column 'labels', row 0: ['a', ['b']] nests lists"),
+        (
+            [{"text": "A.", "labels": ["a"]}],
+            {"label_separator": ","},
+            "data.label_separator=',' splits string labels, but column 'labels' already holds lists",
+        ),
+        (
+            [{"text": "A.", "labels": "a,b"}, {"text": "B.", "labels": 3}],
+            {"label_separator": ","},
+            "Label column 'labels', row 1: 3 is not a string for data.label_separator=',' to split",
+        ),
+    ],
+    ids=["list-then-scalar", "scalar-then-list", "nested", "separator-on-lists", "separator-on-a-number"],
+)
+def test_a_bad_label_column_is_one_line_naming_the_row(tmp_path, rows, settings, message):
+    with pytest.raises(DataError) as error:
+        module(write_json(tmp_path / "data", rows), **settings).encoded("train")
+    assert message in str(error.value) and "\n" not in str(error.value)
+
+
+def test_labels_that_training_never_saw_are_named_and_counted(tmp_path):
+    folder = write_json(tmp_path / "data", [{"text": "A.", "labels": ["a"]}, {"text": "B.", "labels": ["b"]}])
+    test = [("C.", ["a", "c"]), ("D.", ["c"]), ("E.", ["d"]), ("F.", ["b"])]
+    (folder / "test.json").write_text("".join(json.dumps({"text": t, "labels": ls}) + "\n" for t, ls in test))
+    dm = module(folder)
+    with pytest.raises(DataError, match=r"labels that training never saw: 'c' \(2 documents\), 'd' \(1 documents\)"):
+        dm.encoded("test")
+
+
+def test_label_sets_become_multi_hot_targets():
+    batch = batch_of([[[[5]]], [[[6]]], [[[7]]]], [(0, 2), (), (1,)])
+    assert Task(3, multi_label=True).targets(batch).tolist() == [[1, 0, 1], [0, 0, 0], [0, 1, 0]]
+    assert Task(3).targets(batch_of([[[[5]]], [[[6]]]], [2, 0])).tolist() == [2, 0]
+
+
+def test_thresholds_are_chosen_for_the_best_f1_globally_or_per_label():
+    """Label 0 (3 validation documents) is right from 0.3 up to 0.3; label 1 (2) from 0.75 to 0.85."""
+    probabilities = torch.tensor([[0.35, 0.85], [0.25, 0.1], [0.4, 0.2], [0.1, 0.9], [0.3, 0.7]])
+    targets = torch.tensor([[1, 1], [0, 0], [1, 0], [0, 1], [1, 0]])
+    counts = [torch.stack([((probabilities >= t) & (targets == truth)).sum(0) for t in THRESHOLDS])
+              for truth in (1, 0)]  # fmt: skip
+    tp, fp = counts
+    fn = targets.sum(0)[None] - tp
+    global_ = choose_thresholds(tp.float(), fp.float(), fn.float())
+    assert torch.allclose(global_, global_[0].expand(2))  # one for all labels
+    per_label = choose_thresholds(tp.float(), fp.float(), fn.float(), per_label=True, min_positives=2)
+    assert per_label.tolist() == pytest.approx([0.3, 0.75])  # F1 1 each; label 1's ties: the nearest 0.5
+    rare = choose_thresholds(tp.float(), fp.float(), fn.float(), per_label=True, min_positives=3)
+    assert rare[0] == per_label[0] and rare[1] == global_[1]  # too few documents with label 1: the global one
+
+
+def test_serve_answers_label_sets_and_its_page_shows_them(run, tmp_path):
+    """The API answers what hdc.load predicts (to float rounding), the page names the predicted set."""
+    import httpx
+
+    from scripts.load_test import Server
+    from tests.test_serve import same_answers
+
+    checkpoint = next((run[0] / "checkpoints").glob("epoch_*.ckpt"))
+    texts = ["Oil prices rose again. The team won the final.", "Analysts were divided."]
+    expected = [{k: v for k, v in p.to_dict().items() if k != "sentences"} for p in hdc.load(checkpoint).predict(texts)]
+    server = Server(checkpoint, run_dir=tmp_path, start_seconds=90)
+    try:
+        answers = httpx.post(f"{server.url}/predict", json={"texts": texts}, timeout=60).json()["predictions"]
+        assert same_answers(answers, expected) and sorted(answers[0]["labels"]) == ["energy", "sports"]
+        page = httpx.post(f"{server.url}/", data={"text": texts[0]}, timeout=60).text
+        assert "energy (" in page and "sports (" in page
+        assert httpx.get(f"{server.url}/info", timeout=10).json()["model"]["multi_label"] is True
+    finally:
+        assert server.stop(), "serve.py left worker processes running after SIGTERM"

@@ -37,10 +37,12 @@ test-fast:
 	$(PYTEST) -m "not slow" $(ARGS)
 
 # make proxies: build the proxy corpora (data/proxies/), then train the default recipe, the fastText baseline and
-# the paper's recipe ("old default" rows) on each (scripts/reproduce/proxies.yaml) -> results/PROXIES.md; resumes where it stopped
+# the paper's recipe on each (scripts/reproduce/proxies.yaml) -> results/PROXIES.md; resumes where it stopped
 proxies: data
 	$(BIN)/python scripts/proxies.py
+	$(BIN)/python scripts/multilabel_proxies.py
 	$(BIN)/python scripts/reproduce.py proxies --results results/PROXIES.md
+	$(BIN)/python scripts/reproduce.py multilabel --results results/MULTILABEL.md
 
 # make bench [ARGS="data.max_sentences=15 data.max_words=20"] [OUT=bench.json]
 bench: data

@@ -1,4 +1,4 @@
-"""Train a HAN: `python train.py experiment=imdb`. See configs/train.yaml for the options."""
+"""Train a document classifier: `python train.py experiment=imdb`. See configs/train.yaml for the options."""
 
 from hdc.train import main
 

@@ -54,20 +54,26 @@ def hardware() -> str:
     return f"CPU, {torch.get_num_threads()} threads ({platform.machine()})"
 
 
-def row(run: dict, records: list[dict], seeds: list[int]) -> str:
+# A list's `metrics` ({metric: column title}); single-label lists report test accuracy.
+METRICS = {"test/acc": "test accuracy % (mean ± sd over seeds)"}
+
+
+def row(run: dict, records: list[dict], seeds: list[int], metrics: dict[str, str]) -> str:
     done = [r for r in records if "metrics" in r]
     paper = f"{run.paper}" if run.get("paper") is not None else "-"
     command = f"`{records[0]['command']}` (seeds {', '.join(map(str, seeds))})"
     if not done:
-        return (
-            f"| {run.name} | {run.dataset} | not run: {records[0].get('not_run', '?')} | {paper} | - | - | {command} |"
-        )
-    accuracies = [100 * r["metrics"]["test/acc"] for r in done]
-    spread = f" ± {statistics.stdev(accuracies):.2f}" if len(accuracies) > 1 else ""
-    accuracy = f"{statistics.mean(accuracies):.2f}{spread} ({len(done)} of {len(records)} seeds)"
+        missing = " | ".join(["not run: " + records[0].get("not_run", "?")] + ["-"] * (len(metrics) - 1))
+        return f"| {run.name} | {run.dataset} | {missing} | {paper} | - | - | {command} |"
+    cells = []
+    for metric in metrics:
+        values = [100 * r["metrics"][metric] for r in done]
+        spread = f" ± {statistics.stdev(values):.2f}" if len(values) > 1 else ""
+        cells.append(f"{statistics.mean(values):.2f}{spread} ({len(done)} of {len(records)} seeds)")
     minutes = statistics.mean(r["seconds"] for r in done) / 60
     return (
-        f"| {run.name} | {run.dataset} | {accuracy} | {paper} | {minutes:.1f} min | {done[0]['hardware']} | {command} |"
+        f"| {run.name} | {run.dataset} | {' | '.join(cells)} | {paper} | {minutes:.1f} min | {done[0]['hardware']} "
+        f"| {command} |"
     )
 
 
@@ -87,10 +93,12 @@ def main() -> None:
             f"--only: no run {', '.join(sorted(unknown))} in {args.name} ({', '.join(r.slug for r in spec.runs)})"
         )
 
-    existing = existing_rows(Path(args.results)) if args.only else {}
+    metrics = dict(spec.get("metrics") or METRICS)
+    existing = existing_rows(Path(args.results), len(metrics)) if args.only else {}
+    pending = " | ".join(["pending"] + ["-"] * (len(metrics) - 1))
     rows = {
         run.slug: existing.get(
-            run.name, f"| {run.name} | {run.dataset} | pending | {run.get('paper') or '-'} | - | - | - |"
+            run.name, f"| {run.name} | {run.dataset} | {pending} | {run.get('paper') or '-'} | - | - | - |"
         )
         for run in spec.runs
     }
@@ -106,23 +114,22 @@ def main() -> None:
             print(f"{run.name}, seed {seed}: {run_dir}", flush=True)
             records.append(run_one(overrides, run_dir))
         if any("metrics" in r or "not_run" in r for r in records):  # else still pending
-            rows[run.slug] = row(run, records, list(run.get("seeds", spec.seeds)))
-        write_table(Path(args.results), args.name, spec.get("description", ""), list(rows.values()))
+            rows[run.slug] = row(run, records, list(run.get("seeds", spec.seeds)), metrics)
+        write_table(Path(args.results), args.name, spec.get("description", ""), list(rows.values()), metrics)
     print(Path(args.results).read_text())
 
 
-def existing_rows(path: Path) -> dict[str, str]:
+def existing_rows(path: Path, metrics: int = 1) -> dict[str, str]:
     """The table's rows in an existing results file, by run name."""
     lines = path.read_text().splitlines() if path.exists() else []
-    return {line.split("|")[1].strip(): line for line in lines if line.startswith("| ") and line.count("|") == 8}
+    cells = 7 + metrics
+    return {line.split("|")[1].strip(): line for line in lines if line.startswith("| ") and line.count("|") == cells}
 
 
-def write_table(path: Path, name: str, description: str, rows: list[str]) -> None:
+def write_table(path: Path, name: str, description: str, rows: list[str], metrics: dict[str, str] = METRICS) -> None:
     """The results so far (runs not reached yet are "pending"), rewritten after every run."""
-    header = (
-        "| experiment | dataset | test accuracy % (mean ± sd over seeds) | paper % | train time | hardware | command |"
-    )
-    table = "\n".join([header, "|---|---|---|---|---|---|---|", *rows])
+    header = f"| experiment | dataset | {' | '.join(metrics.values())} | paper % | train time | hardware | command |"
+    table = "\n".join([header, "|---" * (6 + len(metrics)) + "|", *rows])
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(f"# Results: {name}\n\n{description.strip()}\n\n{table}\n")
 

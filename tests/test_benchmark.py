@@ -62,7 +62,7 @@ def test_time_to_accuracy_reports_the_whole_run(small_imdb, tmp_path):
     assert "s from raw text to a tested model" in result.stdout
 
 
-@pytest.mark.parametrize("name", ["imdb", "paper", "proxies", "smoke"])
+@pytest.mark.parametrize("name", ["imdb", "paper", "proxies", "multilabel", "smoke"])
 def test_every_run_of_a_reproduce_list_composes(name, tmp_path):
     """Each row of scripts/reproduce/<name>.yaml is a config train.py accepts (composed, not trained)."""
     spec = yaml.safe_load((ROOT / "scripts" / "reproduce" / f"{name}.yaml").read_text())

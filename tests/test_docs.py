@@ -8,7 +8,7 @@ from tests.conftest import ROOT
 COLUMNS = {
     "default recipe": {"PROXIES.md": "default recipe", "RESULTS.md": "HAN + wide term"},
     "`model=fasttext`": {"PROXIES.md": "fastText baseline", "RESULTS.md": "fastText baseline"},
-    "`recipe=paper`": {"PROXIES.md": "old default"},
+    "`recipe=paper`": {"PROXIES.md": "the paper's recipe"},
     "`experiment=imdb_w2v`": {"RESULTS.md": "word2vec initialisation (train + unlabelled), 4 epochs"},
 }
 

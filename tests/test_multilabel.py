@@ -191,6 +191,6 @@ def test_serve_answers_label_sets_and_its_page_shows_them(run, tmp_path):
         assert same_answers(answers, expected) and sorted(answers[0]["labels"]) == ["energy", "sports"]
         page = httpx.post(f"{server.url}/", data={"text": texts[0]}, timeout=60).text
         assert "energy (" in page and "sports (" in page
-        assert httpx.get(f"{server.url}/info", timeout=10).json()["model"]["multi_label"] is True
+        assert httpx.get(f"{server.url}/info", timeout=10).json()["model"]["model"]["multi_label"] is True
     finally:
         assert server.stop(), "serve.py left worker processes running after SIGTERM"

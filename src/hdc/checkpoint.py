@@ -41,8 +41,11 @@ def read_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
         raise HdcError(f"{path}: not a readable checkpoint ({type(error).__name__}: {error})".split("\n")[0]) from None
     if not isinstance(checkpoint, dict) or "state_dict" not in checkpoint or not checkpoint.get("hdc"):
         raise HdcError(f"{path}: not an hdc checkpoint; train one with train.py")
-    if checkpoint["hdc"].get("format") != CHECKPOINT_FORMAT:
-        raise HdcError(f"{path}: an hdc checkpoint of an older format than this hdc reads; train it again")
+    if (found := checkpoint["hdc"].get("format")) != CHECKPOINT_FORMAT:
+        raise HdcError(f"{path}: an hdc checkpoint of format {found}; this hdc reads format {CHECKPOINT_FORMAT}: "
+                       f"train it again")  # fmt: skip
+    if not checkpoint["hdc"].get("encoder"):
+        raise HdcError(f"{path}: an hdc checkpoint without its tokenizer (saved by a model without an encoder)")
     return checkpoint
 
 
@@ -51,7 +54,10 @@ def load_classifier(checkpoint: str | Path | dict, map_location: str | torch.dev
     if not isinstance(checkpoint, dict):
         checkpoint = read_checkpoint(checkpoint, map_location)
     options = dict(checkpoint["hyper_parameters"])
-    net, wide = from_spec(options.pop("net")), from_spec(options.pop("wide"))
+    try:
+        net, wide = from_spec(options.pop("net")), from_spec(options.pop("wide"))
+    except (KeyError, ValueError, ImportError) as error:
+        raise HdcError(f"not a model this hdc can build ({error})") from None
     encoder = DocumentEncoder.from_dict(checkpoint["hdc"]["encoder"])
     model = DocumentClassifier(net=net, wide=wide, encoder=encoder, **options)
     model.load_state_dict(checkpoint["state_dict"])

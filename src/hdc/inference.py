@@ -43,7 +43,7 @@ class Prediction:
 
 
 class Predictor:
-    """A trained HAN that reads raw text: the checkpoint's own tokenizer, caps and label names.
+    """A trained classifier that reads raw text: the checkpoint's own tokenizer, caps and label names.
     `precision` is a Trainer's ("32-true", "bf16-mixed", "16-mixed"): the forward pass runs under the
     same autocast; probabilities and attention weights come out in fp32."""
 

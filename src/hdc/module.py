@@ -98,8 +98,8 @@ class DocumentClassifier(L.LightningModule):
         if self.trainer.sanity_checking:
             self._outputs = []
             return
-        # Chosen on this epoch's answers, over all ranks; no batches (limit_val_batches=0): kept as they are.
-        if self._outputs and "wide" in self._outputs[0][0]:
+        # Chosen on this epoch's answers, over all ranks; an empty validation loader keeps them as they are.
+        if self.wide is not None and self._outputs:
             mix, loss = self.mix_losses.choose(
                 (parts["net"], parts["wide"], targets) for parts, targets in self._outputs
             )

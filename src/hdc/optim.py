@@ -77,5 +77,5 @@ def check_finite(module: L.LightningModule, loss: torch.Tensor | None = None) ->
               "then resume with ckpt_path=last")  # fmt: skip
     if loss is not None and not torch.isfinite(loss):
         raise HdcError(f"train/loss is {loss.item()} {where}: training stopped before updating the weights; {advice}")
-    if loss is None and not all(torch.isfinite(parameter).all() for parameter in module.parameters()):
+    if loss is None and not all(torch.isfinite(value).all() for value in module.state_dict().values()):
         raise HdcError(f"the weights became non-finite {where}: training stopped without saving them; {advice}")

@@ -50,7 +50,7 @@ class PredictRequest(BaseModel):
         return self
 
 
-class HANAPI(ls.LitAPI):
+class ClassifierAPI(ls.LitAPI):
     def __init__(self, ckpt_path: str, precision: str, batch_size: int, max_documents: int, **batching):
         super().__init__(api_path="/predict", **batching)
         self.ckpt_path, self.precision, self.batch_size, self.max_documents = (
@@ -160,7 +160,7 @@ def serve(cfg: DictConfig) -> None:
         info = model_info(cfg.ckpt_path)
     except HdcError as error:
         raise HdcError(f"ckpt_path={error}") from None
-    api = HANAPI(
+    api = ClassifierAPI(
         str(cfg.ckpt_path), cfg.precision, cfg.batch_size, cfg.max_documents,
         max_batch_size=cfg.max_batch_size, batch_timeout=cfg.batch_timeout,
     )  # fmt: skip

@@ -7,7 +7,7 @@ A part is given as a factory that takes vocab_size and num_classes (a functools.
 
 import functools
 import importlib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 
 from torch import nn
 
@@ -20,7 +20,16 @@ def spec(factory: functools.partial | None) -> dict | None:
         return None
     if not isinstance(factory, functools.partial) or factory.args:
         raise ValueError(f"a part is a functools.partial with keyword options only, not {factory!r}")
-    return {"_target_": f"{factory.func.__module__}.{factory.func.__qualname__}", **factory.keywords}
+    return {"_target_": f"{factory.func.__module__}.{factory.func.__qualname__}", **_plain(factory.keywords)}
+
+
+def _plain(value):
+    """Nested mappings and sequences (a config's, say) as dicts and lists: what weights_only loading reads."""
+    if isinstance(value, Mapping):
+        return {key: _plain(item) for key, item in value.items()}
+    if isinstance(value, Sequence) and not isinstance(value, str):
+        return [_plain(item) for item in value]
+    return value
 
 
 def from_spec(spec: dict | None) -> functools.partial | None:
@@ -28,7 +37,8 @@ def from_spec(spec: dict | None) -> functools.partial | None:
     if spec is None:
         return None
     options = dict(spec)
-    module, _, name = options.pop("_target_").rpartition(".")
-    if not module.startswith(__name__ + "."):
+    module, _, name = str(options.pop("_target_", "")).rpartition(".")
+    part = getattr(importlib.import_module(module), name, None) if module.startswith(__name__ + ".") else None
+    if not (isinstance(part, type) and issubclass(part, nn.Module)):
         raise ValueError(f"{module}.{name} is not one of hdc's models")
-    return functools.partial(getattr(importlib.import_module(module), name), **options)
+    return functools.partial(part, **options)

@@ -55,7 +55,8 @@ class WideTerm(nn.Module):
 
     def __init__(self, vocab_size: int, num_classes: int, buckets: int = 1_000_000):
         super().__init__()
-        self.bag = FastText(vocab_size, num_classes, embedding_dim=None, buckets=buckets)
+        # Fitted, never trained: no gradients (DDP would wait for them), and no optimizer state.
+        self.bag = FastText(vocab_size, num_classes, embedding_dim=None, buckets=buckets).requires_grad_(False)
         self.register_buffer("mix", torch.tensor([0.5, 0.5]))
 
     def forward(self, *inputs: torch.Tensor) -> torch.Tensor:
@@ -93,6 +94,7 @@ class WideTerm(nn.Module):
         with warnings.catch_warnings():  # "CSR support is in beta": its matrix product is what is used
             warnings.simplefilter("ignore", UserWarning)
             bags = bags.coalesce().to_sparse_csr()
+            transposed = bags.t().to_sparse_csr()
         classes = self.bag.bias.numel()
         weight = torch.zeros(len(used), classes, requires_grad=True)
         bias = torch.zeros(classes, requires_grad=True)
@@ -101,10 +103,25 @@ class WideTerm(nn.Module):
         def loss() -> torch.Tensor:
             optimizer.zero_grad()
             with torch.enable_grad():
-                value = objective(bags @ weight + bias, labels) + (weight**2).sum() / (2 * c * len(labels))
+                logits = _SparseProduct.apply(bags, transposed, weight) + bias
+                value = objective(logits, labels) + (weight**2).sum() / (2 * c * len(labels))
                 value.backward()
             return value
 
         optimizer.step(loss)
         self.bag.embedding.weight[used] = weight.detach().to(self.bag.embedding.weight)
         self.bag.bias.copy_(bias.detach())
+
+
+class _SparseProduct(torch.autograd.Function):
+    """bags @ weight for a sparse CSR `bags`, its gradient by the transpose made once: torch's own
+    backward through a CSR product transposes the bags at every call, most of an L-BFGS step's time."""
+
+    @staticmethod
+    def forward(ctx, bags: torch.Tensor, transposed: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+        ctx.transposed = transposed
+        return bags @ weight
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> tuple[None, None, torch.Tensor]:
+        return None, None, ctx.transposed @ grad

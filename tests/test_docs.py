@@ -53,6 +53,33 @@ def test_the_readme_results_table_agrees_with_the_results_files():
     assert checked >= 21  # the table was read
 
 
+# The multi-label table's columns -> the words that name its row in results/MULTILABEL.md.
+MULTILABEL_COLUMNS = {"default recipe": "default recipe", "`model=fasttext`": "fastText baseline",
+                      "`model.wide=null`": "the HAN alone"}  # fmt: skip
+
+
+def test_the_readme_multi_label_table_agrees_with_the_results_files():
+    """Each cell is "micro-F1 / macro-F1" of its row in results/MULTILABEL.md (or the SVM's in tfidf_svm.md)."""
+    header, *rows = table((ROOT / "README.md").read_text(), "| multi-label data")
+    results = table((ROOT / "results" / "MULTILABEL.md").read_text(), "| experiment")[1:]
+    svm = {
+        r[0]: f"{r[1]} / {r[2]}"
+        for r in table((ROOT / "results" / "tfidf_svm.md").read_text(), "| multi-label proxy")[1:]
+    }
+    checked = 0
+    for row in rows:
+        dataset = re.match(r"`([^`]+)`", row[0]).group(1)
+        for column, cell in zip(header[1:], row[1:], strict=True):
+            if column == "one-vs-rest TF-IDF + linear SVM":
+                expected = svm.get(dataset, "-")
+            else:
+                found = [r for r in results if MULTILABEL_COLUMNS[column] in r[0] and r[1] == dataset]
+                expected = f"{accuracy(found[0][2])} / {accuracy(found[0][3])}" if found else "-"
+            assert cell == expected, f"README {dataset} / {column}: {cell}, its results file says {expected}"
+            checked += cell != "-"
+    assert checked >= 6  # the table was read
+
+
 def test_every_relative_link_of_the_docs_leads_somewhere():
     """README.md, docs/ and results/: each relative link's file exists, and its #anchor is a heading there."""
 

@@ -30,27 +30,36 @@ def accuracy(cell: str) -> str:
     return cell.split(" ")[0]
 
 
-def test_the_readme_results_table_agrees_with_the_results_files():
-    header, *rows = table((ROOT / "README.md").read_text(), "| data (training documents)")
-    results = {
-        name: table((ROOT / "results" / name).read_text(), "| experiment") for name in ("PROXIES.md", "RESULTS.md")
-    }
-    svm = dict(table((ROOT / "results" / "tfidf_svm.md").read_text(), "| proxy")[1:])
+def readme_cells_agree(header_start: str, expected) -> int:
+    """Every cell of the README table whose header starts with header_start equals expected(dataset,
+    column) (a row's dataset is its first cell's `code`); the number of cells that hold a figure."""
+    header, *rows = table((ROOT / "README.md").read_text(), header_start)
     checked = 0
     for row in rows:
         dataset = re.match(r"`([^`]+)`", row[0]).group(1)
         for column, cell in zip(header[1:], row[1:], strict=True):
-            if column == "TF-IDF + linear SVM":
-                expected = svm.get(dataset, "-")
-            else:
-                source = "RESULTS.md" if dataset == "imdb" else "PROXIES.md"
-                words = COLUMNS[column].get(source)
-                found = [r for r in results[source][1:] if words and words in r[0]
-                         and r[1] == (dataset if source == "PROXIES.md" else "IMDB binary")]  # fmt: skip
-                expected = accuracy(found[0][2]) if found else "-"
-            assert cell == expected, f"README {dataset} / {column}: {cell}, its results file says {expected}"
+            want = expected(dataset, column)
+            assert cell == want, f"README {dataset} / {column}: {cell}, its results file says {want}"
             checked += cell != "-"
-    assert checked >= 21  # the table was read
+    return checked
+
+
+def test_the_readme_results_table_agrees_with_the_results_files():
+    results = {
+        name: table((ROOT / "results" / name).read_text(), "| experiment") for name in ("PROXIES.md", "RESULTS.md")
+    }
+    svm = dict(table((ROOT / "results" / "tfidf_svm.md").read_text(), "| proxy")[1:])
+
+    def expected(dataset: str, column: str) -> str:
+        if column == "TF-IDF + linear SVM":
+            return svm.get(dataset, "-")
+        source = "RESULTS.md" if dataset == "imdb" else "PROXIES.md"
+        words = COLUMNS[column].get(source)
+        found = [r for r in results[source][1:] if words and words in r[0]
+                 and r[1] == (dataset if source == "PROXIES.md" else "IMDB binary")]  # fmt: skip
+        return accuracy(found[0][2]) if found else "-"
+
+    assert readme_cells_agree("| data (training documents)", expected) >= 21  # the table was read
 
 
 # The multi-label table's columns -> the words that name its row in results/MULTILABEL.md.
@@ -60,24 +69,17 @@ MULTILABEL_COLUMNS = {"default recipe": "default recipe", "`model=fasttext`": "f
 
 def test_the_readme_multi_label_table_agrees_with_the_results_files():
     """Each cell is "micro-F1 / macro-F1" of its row in results/MULTILABEL.md (or the SVM's in tfidf_svm.md)."""
-    header, *rows = table((ROOT / "README.md").read_text(), "| multi-label data")
     results = table((ROOT / "results" / "MULTILABEL.md").read_text(), "| experiment")[1:]
-    svm = {
-        r[0]: f"{r[1]} / {r[2]}"
-        for r in table((ROOT / "results" / "tfidf_svm.md").read_text(), "| multi-label proxy")[1:]
-    }
-    checked = 0
-    for row in rows:
-        dataset = re.match(r"`([^`]+)`", row[0]).group(1)
-        for column, cell in zip(header[1:], row[1:], strict=True):
-            if column == "one-vs-rest TF-IDF + linear SVM":
-                expected = svm.get(dataset, "-")
-            else:
-                found = [r for r in results if MULTILABEL_COLUMNS[column] in r[0] and r[1] == dataset]
-                expected = f"{accuracy(found[0][2])} / {accuracy(found[0][3])}" if found else "-"
-            assert cell == expected, f"README {dataset} / {column}: {cell}, its results file says {expected}"
-            checked += cell != "-"
-    assert checked >= 6  # the table was read
+    svm_rows = table((ROOT / "results" / "tfidf_svm.md").read_text(), "| multi-label proxy")[1:]
+    svm = {r[0]: f"{r[1]} / {r[2]}" for r in svm_rows}
+
+    def expected(dataset: str, column: str) -> str:
+        if column == "one-vs-rest TF-IDF + linear SVM":
+            return svm.get(dataset, "-")
+        found = [r for r in results if MULTILABEL_COLUMNS[column] in r[0] and r[1] == dataset]
+        return f"{accuracy(found[0][2])} / {accuracy(found[0][3])}" if found else "-"
+
+    assert readme_cells_agree("| multi-label data", expected) >= 6  # the table was read
 
 
 def test_every_relative_link_of_the_docs_leads_somewhere():

@@ -13,7 +13,7 @@ from torch.utils.data import DataLoader
 from hdc.data.batching import batch_of
 from hdc.data.encoded import EncodedDocuments
 from hdc.models.fasttext import FastText
-from hdc.models.wide import MIXES, SCALES, WideTerm, choose_mix, mix_losses
+from hdc.models.wide import MIXES, SCALES, WideTerm, choose_mix, mix_losses, mixed
 from hdc.module import DocumentClassifier
 
 
@@ -181,3 +181,14 @@ def test_a_fitted_wide_term_is_not_read_in_training():
     trainer.fit(model, loader(1), loader(1))
     assert model.wide.bag.calls == 1  # validation's one batch
     assert trainer.callback_metrics["train/acc"] == 1.0 and trainer.callback_metrics["val/acc_wide"] == 0.0
+
+
+@pytest.mark.parametrize("mix", [(0.0, 1.0), (0.4, 0.6), (1.0, 0.0)])
+def test_the_answer_is_the_mix_and_a_part_weighed_0_cannot_spread_a_nan(mix):
+    wide = WideTerm(vocab_size=50, num_classes=3, buckets=101)
+    wide.mix.copy_(torch.tensor(mix))
+    net, bag = 3 * RIGHT, 2 * WRONG
+    assert torch.equal(wide.answer(net, bag), mixed(net, bag, mix))
+    nan = torch.full_like(RIGHT, float("nan"))
+    assert torch.isfinite(wide.answer(nan, bag)).all() == (mix[0] == 0)
+    assert torch.isfinite(wide.answer(net, nan)).all() == (mix[1] == 0)

@@ -194,3 +194,21 @@ def test_serve_answers_label_sets_and_its_page_shows_them(run, tmp_path):
         assert httpx.get(f"{server.url}/info", timeout=10).json()["model"]["model"]["multi_label"] is True
     finally:
         assert server.stop(), "serve.py left worker processes running after SIGTERM"
+
+
+@pytest.mark.parametrize(("mix", "unused"), [((0.0, 1.0), True), ((0.4, 0.6), False)])
+def test_a_prediction_says_how_its_answer_was_made(run, mix, unused):
+    """Each part's share and own probabilities, in the JSON and on the page; at a HAN share of 0 the
+    page says that the attention it draws did not decide the answer."""
+    from hdc.viz.heatmap import attention_html
+
+    predictor = hdc.load(next((run[0] / "checkpoints").glob("epoch_*.ckpt")))
+    predictor.model.wide.mix.copy_(torch.tensor(mix))
+    [prediction] = predictor.predict(["Oil prices rose again. The team won the final."])
+    assert prediction.to_dict()["shares"] == pytest.approx({"HAN": mix[0], "n-gram model": mix[1]})
+    han, ngrams = (torch.tensor(list(prediction.part_probabilities[p].values())) for p in ("HAN", "n-gram model"))
+    mixed_logits = mix[0] * torch.logit(han) + mix[1] * torch.logit(ngrams)  # the parts' logits, mixed
+    assert torch.allclose(torch.sigmoid(mixed_logits), torch.tensor(list(prediction.probabilities.values())), atol=1e-4)
+    page = attention_html([prediction])
+    assert f"HAN {mix[0]:.0%} · n-gram model {mix[1]:.0%}" in page
+    assert ("its attention, shaded below, was not used for it" in page) == unused

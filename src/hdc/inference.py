@@ -37,6 +37,10 @@ class Prediction:
     probabilities: dict[str, float]
     sentences: list[Sentence]
     labels: list[str] = field(default_factory=list)
+    # With a wide term: each part's share of the answer (the mix: {"HAN": 0.4, "n-gram model": 0.6}) and
+    # each part's own probabilities. The attention is the net's: at a share of 0 it did not decide.
+    shares: dict[str, float] = field(default_factory=dict)
+    part_probabilities: dict[str, dict[str, float]] = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -73,14 +77,19 @@ class Predictor:
             chunk = [str(text) for text in texts[start : start + self.batch_size]]
             documents, words = self.model.encoder.encode_with_words(chunk)
             with autocast(self.device, self.precision):
-                logits, word_weights, sentence_weights = self.model(
+                parts, word_weights, sentence_weights = self.model.parts(
                     batch_of(documents, [0] * len(chunk)).to(self.device)
                 )
+                logits = self.model.answer(parts)
             probabilities = self.model.task.probabilities(logits).cpu().tolist()
+            shares, by_part = self._shares(), {}
+            if shares:  # a wide term: each part's own probabilities too
+                by_part = {name: self.model.task.probabilities(parts[part]).cpu().tolist()
+                           for name, part in zip(shares, parts, strict=True)}  # fmt: skip
             thresholds = self.model.thresholds.tolist()
             word_weights, sentence_weights = word_weights.cpu().tolist(), sentence_weights.cpu().tolist()
             row = 0  # sentences of all documents are stacked in one tensor, document after document
-            for paragraphs, probs, weights in zip(words, probabilities, sentence_weights, strict=True):
+            for d, (paragraphs, probs, weights) in enumerate(zip(words, probabilities, sentence_weights, strict=True)):
                 sentences = []
                 in_order = ((p, sentence) for p, paragraph in enumerate(paragraphs) for sentence in paragraph)
                 for (paragraph, sentence_words), weight in zip(in_order, weights, strict=False):  # weights: padded
@@ -95,8 +104,16 @@ class Predictor:
                     label = self.label_names[ranked[0]]
                     chosen = [label]
                 by_label = dict(zip(self.label_names, probs, strict=True))
-                predictions.append(Prediction(label, by_label, sentences, chosen))
+                own = {name: dict(zip(self.label_names, part[d], strict=True)) for name, part in by_part.items()}
+                predictions.append(Prediction(label, by_label, sentences, chosen, shares, own))
         return predictions
+
+    def _shares(self) -> dict[str, float]:
+        """Each part's share of the answer, by a name a reader knows; {} without a wide term."""
+        if self.model.wide is None:
+            return {}
+        net = {"HAN": "HAN", "FastText": "fastText"}.get(type(self.model.net).__name__, type(self.model.net).__name__)
+        return dict(zip((net, "n-gram model"), self.model.wide.mix.tolist(), strict=True))
 
 
 def load(path: str | Path, device: str | torch.device = "cpu", precision: str = "32-true") -> Predictor:

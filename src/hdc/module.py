@@ -57,16 +57,16 @@ class DocumentClassifier(L.LightningModule):
 
     def forward(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """The answer's logits, word weights, sentence weights."""
-        parts, words, sentences = self._parts(batch)
-        return self._answer(parts), words, sentences
+        parts, words, sentences = self.parts(batch)
+        return self.answer(parts), words, sentences
 
-    def _parts(self, batch: Batch) -> tuple[dict[str, torch.Tensor], torch.Tensor, torch.Tensor]:
+    def parts(self, batch: Batch) -> tuple[dict[str, torch.Tensor], torch.Tensor, torch.Tensor]:
         """Each part's logits ({"net": ...} and, with a wide term, "wide"), word and sentence weights."""
         logits, words, sentences = self.net(*batch.inputs)
         parts = {"net": logits} if self.wide is None else {"net": logits, "wide": self.wide(*batch.inputs)}
         return parts, words, sentences
 
-    def _answer(self, parts: dict[str, torch.Tensor]) -> torch.Tensor:
+    def answer(self, parts: dict[str, torch.Tensor]) -> torch.Tensor:
         return self.wide.answer(parts["net"], parts["wide"]) if "wide" in parts else parts["net"]
 
     def _loss(self, logits: torch.Tensor, batch: Batch, stage: str) -> torch.Tensor:
@@ -90,7 +90,7 @@ class DocumentClassifier(L.LightningModule):
         self._keep(batch, "test")
 
     def _keep(self, batch: Batch, stage: str) -> None:
-        parts = self._parts(batch)[0]
+        parts = self.parts(batch)[0]
         self._loss(parts["net"], batch, stage)
         self._outputs.append(({name: logits.detach() for name, logits in parts.items()}, self.task.targets(batch)))
 
@@ -106,7 +106,7 @@ class DocumentClassifier(L.LightningModule):
             self.wide.mix.copy_(torch.tensor(mix))
             self.log_dict({"val/mix_net": mix[0], "val/mix_loss": loss})  # the chosen mix's calibrated loss
         if self._outputs and self.task.multi_label and isinstance(self.hparams.threshold, str):
-            answers = ((self._answer(parts), targets) for parts, targets in self._outputs)
+            answers = ((self.answer(parts), targets) for parts, targets in self._outputs)
             self.thresholds.copy_(self.threshold_counts.choose(answers, self.hparams.threshold == "per_label"))
             self.log("val/threshold", self.thresholds.mean())
         self._score("val")
@@ -124,13 +124,13 @@ class DocumentClassifier(L.LightningModule):
         if confusion is not None:
             confusion.reset()
         for parts, targets in self._outputs:
-            metrics.update(self.task.decisions(self._answer(parts), self.thresholds), targets)
+            metrics.update(self.task.decisions(self.answer(parts), self.thresholds), targets)
             for name, logits in parts.items() if parts_metrics else ():  # with a wide term: each part alone too
                 parts_metrics[f"{self.task.monitor}_{name}"].update(
                     self.task.decisions(logits, self.thresholds), targets
                 )
             if confusion is not None:
-                confusion.update(self._answer(parts), targets)
+                confusion.update(self.answer(parts), targets)
         self._outputs = []
         self.log_dict(metrics, prog_bar=True)
         self.log_dict(parts_metrics)

@@ -150,7 +150,8 @@ def add_page(server: ls.LitServer, port: int, title: str) -> None:
             raise HTTPException(answer.status_code, answer.json().get("detail"))
         row = answer.json()["predictions"][0]
         sentences = [Sentence(**s) for s in row["sentences"]]
-        prediction = Prediction(row["label"], row["probabilities"], sentences, row["labels"])
+        prediction = Prediction(row["label"], row["probabilities"], sentences, row["labels"], row["shares"],
+                                row["part_probabilities"])  # fmt: skip
         return page_html(title, text, prediction)
 
 

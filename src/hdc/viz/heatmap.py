@@ -22,6 +22,8 @@ body { font-family: Georgia, serif; max-width: 60em; margin: 2em auto; color: #2
 .document { border-top: 1px solid #ccc; padding: 1em 0; }
 .meta { font-family: sans-serif; font-size: 0.9em; margin-bottom: 0.5em; }
 .wrong { color: #b00; }
+.makeup { color: #444; margin-top: 0.2em; }
+.unused { color: #b00; font-weight: bold; margin-top: 0.2em; }
 .sentence { display: flex; align-items: baseline; margin: 0.15em 0; }
 .sentence.new-paragraph { margin-top: 0.9em; }
 .bar { flex: none; width: 4em; height: 0.8em; margin-right: 0.6em; background: #eee; }
@@ -45,6 +47,23 @@ def predicted(prediction: Prediction) -> str:
     return ", ".join(shown) or "no label"
 
 
+def makeup_html(prediction: Prediction) -> str:
+    """The answer's makeup, where a wide term shares it: "HAN 40% · n-gram model 60%", each part's own
+    probability of the predicted labels, and a plain mark when the net (whose attention is drawn)
+    carried none of it."""
+    if not prediction.shares:
+        return ""
+    shares = " · ".join(f"{escape(part)} {share:.0%}" for part, share in prediction.shares.items())
+    own = "; ".join(
+        f"{escape(part)}: " + ", ".join(f"{escape(label)} {probabilities[label]:.1%}" for label in prediction.labels)
+        for part, probabilities in prediction.part_probabilities.items()
+    )
+    net, share = next(iter(prediction.shares.items()))
+    unused = (f'<div class="unused">The {escape(net)}\'s share of this answer is 0: its attention, shaded below, '
+              f"was not used for it.</div>") if share == 0 else ""  # fmt: skip
+    return f'<div class="makeup">answer: {shares} (each alone: {own or "no label"})</div>{unused}'
+
+
 def _document_html(number: int, prediction: Prediction, true_label: str | list[str] | None) -> str:
     """`true_label`: a name, or a label set's names."""
     meta = f"#{number} predicted <b>{escape(predicted(prediction))}</b>"
@@ -53,6 +72,7 @@ def _document_html(number: int, prediction: Prediction, true_label: str | list[s
         wrong = ' class="wrong"' if truth != set(prediction.labels) else ""
         shown = (", ".join(true_label) or "no label") if isinstance(true_label, list) else str(true_label)
         meta += f", true <b{wrong}>{escape(shown)}</b>"
+    meta += makeup_html(prediction)
     rows, paragraph = [], 0
     for sentence, intensities in zip(prediction.sentences, word_intensities(prediction), strict=True):
         starts_paragraph, paragraph = sentence.paragraph != paragraph, sentence.paragraph

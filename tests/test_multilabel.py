@@ -131,12 +131,12 @@ def write_json(folder, rows: list[dict]):
             "data.label_separator=',' splits string labels, but column 'labels' already holds lists",
         ),
         (
-            [{"text": "A.", "labels": "a,b"}, {"text": "B.", "labels": 3}],
+            [{"text": "A.", "labels": "a,b"}, {"text": "B.", "labels": ["b"]}],
             {"label_separator": ","},
-            "Label column 'labels', row 1: 3 is not a string for data.label_separator=',' to split",
+            "Label column 'labels', row 1: ['b'] is not a string for data.label_separator=',' to split",
         ),
     ],
-    ids=["list-then-scalar", "scalar-then-list", "nested", "separator-on-lists", "separator-on-a-number"],
+    ids=["list-then-scalar", "scalar-then-list", "nested", "separator-on-lists", "separator-on-a-list"],
 )
 def test_a_bad_label_column_is_one_line_naming_the_row(tmp_path, rows, settings, message):
     with pytest.raises(DataError) as error:
@@ -212,3 +212,29 @@ def test_a_prediction_says_how_its_answer_was_made(run, mix, unused):
     page = attention_html([prediction])
     assert f"HAN {mix[0]:.0%} · n-gram model {mix[1]:.0%}" in page
     assert ("its attention, shaded below, was not used for it" in page) == unused
+
+
+def test_empty_label_sets_load_whether_a_cell_is_an_empty_list_or_empty(tmp_path):
+    """A split whose every set is empty still loads; an empty CSV cell split by a separator is no label."""
+    folder = write_json(tmp_path / "json", [{"text": "A.", "labels": ["a"]}, {"text": "B.", "labels": ["b"]}])
+    (folder / "test.json").write_text('{"text": "C.", "labels": []}\n{"text": "D.", "labels": []}\n')
+    assert module(folder).encoded("test").label_counts.tolist() == [0, 0]
+    (tmp_path / "csv").mkdir()
+    (tmp_path / "csv" / "train.csv").write_text('text,labels\nA.,"a,b"\nB.,\nC.,b\n')
+    assert module(tmp_path / "csv", label_separator=",").encoded("train").label_counts.tolist() == [2, 0, 1]
+
+
+def test_a_threshold_that_is_neither_a_number_nor_a_known_rule_is_one_line(tmp_path):
+    from hdc.errors import HdcError
+
+    with pytest.raises(HdcError, match="model.threshold='per-label': expected"):
+        train_in_process(tmp_path, "model.threshold=per-label")
+
+
+def test_the_page_takes_true_label_sets_of_any_values():
+    from hdc.inference import Prediction, Sentence
+    from hdc.viz.heatmap import attention_html
+
+    prediction = Prediction(None, {"1": 0.9, "3": 0.2}, [Sentence(1.0, ["a"], [1.0])], ["1"])
+    page = attention_html([prediction, prediction], [[1], [1, 3]])
+    assert page.count('class="wrong"') == 1  # [1] is the predicted set, [1, 3] is not

@@ -167,7 +167,7 @@ def test_a_checkpoint_of_another_format_is_one_line_wherever_it_is_read(debug_ru
     checkpoint["hdc"]["format"] = 1
     old = tmp_path / "old.ckpt"
     torch.save(checkpoint, old)
-    message = "an hdc checkpoint of format 1; this hdc reads format 2: train it again"
+    message = "an hdc checkpoint of format 1; this hdc reads format 3: train it again"
     with pytest.raises(HdcError, match=message):
         hdc.load(old)
     with pytest.raises(HdcError, match=message):

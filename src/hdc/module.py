@@ -1,6 +1,7 @@
 """The LightningModule: a document classifier with its loss, metrics and optimizer, and the encoder that feeds it."""
 
 from collections.abc import Callable
+from typing import Literal
 
 import lightning as L
 import torch
@@ -12,17 +13,16 @@ from hdc.models import Factory, spec
 from hdc.optim import check_finite, check_resumed_schedule, clip_gradients, optimizers
 from hdc.task import MixLosses, Task, ThresholdCounts
 
-CHECKPOINT_FORMAT = 2  # the "hdc" entry's "format": hdc.checkpoint reads this one and refuses any other
+CHECKPOINT_FORMAT = 3  # the "hdc" entry's "format": hdc.checkpoint reads this one and refuses any other
 
 
 class DocumentClassifier(L.LightningModule):
     """A net that reads Batches (hdc.models: the HAN, or fastText's bag) and optionally a wide term
     beside it (hdc.models.wide.WideTerm: fitted before training, never trained, so the loss and train/*
     are the net's alone), for one label per document or a set (`multi_label`; hdc.task.Task says what
-    differs). Validation and test answers are kept until the epoch's end, where the wide term's mix and
-    a label set's decision `threshold` ("global", "per_label", or a fixed number) are chosen on
-    validation, and the epoch's metrics computed with them; with a wide term, each part's alone too
-    (acc_net, acc_wide: whether the hierarchy pays). hdc.checkpoint builds a saved one again."""
+    differs). Validation and test answers are kept to the epoch's end, where the mix and a label set's
+    `threshold` ("global", "per_label", or a fixed number) are chosen on validation and the epoch's
+    metrics computed with them, each part's alone too (acc_net, acc_wide: whether the hierarchy pays)."""
 
     def __init__(
         self,
@@ -32,7 +32,7 @@ class DocumentClassifier(L.LightningModule):
         wide: Factory | None = None,
         label_smoothing: float = 0.0,
         multi_label: bool = False,
-        threshold: str | float = "global",
+        threshold: Literal["global", "per_label"] | float = "global",
         optimizer: Callable[..., torch.optim.Optimizer] | None = None,
         scheduler: dict | None = None,
         encoder: DocumentEncoder | None = None,

@@ -41,7 +41,8 @@ class Task:
         if not self.multi_label:
             return batch.labels
         counts = batch.label_counts
-        owners = torch.repeat_interleave(torch.arange(len(counts), device=counts.device), counts)
+        owners = torch.repeat_interleave(torch.arange(len(counts), device=counts.device), counts,
+                                         output_size=len(batch.labels))  # known: no host sync  # fmt: skip
         hot = torch.zeros(len(counts), self.num_labels, device=counts.device)
         hot[owners, batch.labels] = 1.0
         return hot
@@ -100,7 +101,11 @@ class Task:
     def part_metrics(self, prefix: str, parts: tuple[str, ...]) -> MetricCollection:
         """{prefix}{monitor}_{part}: each part's answer alone."""
         k = self.num_labels
-        one = (lambda: MultilabelF1Score(k, average="micro")) if self.multi_label else (lambda: MulticlassAccuracy(k))
+        one = (
+            (lambda: MultilabelF1Score(k, average="micro"))
+            if self.multi_label
+            else (lambda: MulticlassAccuracy(k, average="micro"))
+        )
         return MetricCollection({f"{self.monitor}_{part}": one() for part in parts}, prefix=prefix)
 
 
@@ -132,7 +137,7 @@ class ThresholdCounts(Metric):
         self.reset()
         for logits, targets in answers:
             self.update(logits.float().sigmoid(), targets)
-        return choose_thresholds(*self.compute(), per_label=per_label)
+        return choose_thresholds(*(counts.cpu() for counts in self.compute()), per_label=per_label)
 
 
 def choose_thresholds(

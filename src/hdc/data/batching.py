@@ -79,7 +79,7 @@ def collate(documents: EncodedDocuments, indices: np.ndarray) -> Batch:
         torch.from_numpy(documents.paragraph_starts[paragraphs + 1] - documents.paragraph_starts[paragraphs]),
         torch.from_numpy(documents.labels[_ranges(*documents.label_starts[[indices, indices + 1]])]),
         torch.from_numpy(indices.astype(np.int64)),
-        torch.from_numpy(documents.label_counts[indices]),
+        torch.from_numpy(documents.label_starts[indices + 1] - documents.label_starts[indices]),
     )
 
 

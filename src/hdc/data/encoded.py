@@ -100,10 +100,11 @@ class EncodedDocuments:
         meta = json.loads((path / "meta.json").read_text())
         if meta.get("format") != _FORMAT:
             raise ValueError(f"{path}: not an encoded split of format {_FORMAT}")
-        arrays = {
-            name: np.memmap(path / name, dtype=dtype, mode="r", shape=(meta["lengths"][name],))
+        arrays = {  # an empty file cannot be mapped (a multi-label split whose every set is empty)
+            name: np.memmap(path / name, dtype=dtype, mode="r", shape=(n,)) if (n := meta["lengths"][name]) else
+            np.zeros(0, dtype)
             for name, dtype in _ARRAYS.items()
-        }
+        }  # fmt: skip
         return cls(**arrays)
 
 

@@ -1,6 +1,7 @@
 """Dataset reference -> streaming splits of (text, label id), with a seeded validation carve-out."""
 
 import hashlib
+import math
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -154,10 +155,12 @@ class LabelledSplit:
         """A multi-label row's label values: its list, or its string split by the separator."""
         column = repr(self.label_column)
         if self.separator is not None:
-            if not isinstance(value, str):
+            if value is None or (isinstance(value, float) and math.isnan(value)):  # an empty cell: no label
+                return []
+            if isinstance(value, list | tuple | dict):
                 raise DataError(f"Label column {column}, row {row}: {value!r} is not a string for "
                                 f"data.label_separator={self.separator!r} to split")  # fmt: skip
-            return [part.strip() for part in value.split(self.separator) if part.strip()]
+            return [part.strip() for part in str(value).split(self.separator) if part.strip()]
         if not isinstance(value, list | tuple):
             raise DataError(f"Label column {column} mixes lists and single labels: row {row} holds {value!r}; "
                             f"give every row a list (or set data.label_separator to split strings)")  # fmt: skip

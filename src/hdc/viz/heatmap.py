@@ -61,13 +61,16 @@ def makeup_html(prediction: Prediction) -> str:
     net, share = next(iter(prediction.shares.items()))
     unused = (f'<div class="unused">The {escape(net)}\'s share of this answer is 0: its attention, shaded below, '
               f"was not used for it.</div>") if share == 0 else ""  # fmt: skip
-    return f'<div class="makeup">answer: {shares} (each alone: {own or "no label"})</div>{unused}'
+    return (
+        f'<div class="makeup">answer: {shares} (each alone: {own if prediction.labels else "no label"})</div>{unused}'
+    )
 
 
 def _document_html(number: int, prediction: Prediction, true_label: str | list[str] | None) -> str:
     """`true_label`: a name, or a label set's names."""
     meta = f"#{number} predicted <b>{escape(predicted(prediction))}</b>"
     if true_label is not None:
+        true_label = [str(label) for label in true_label] if isinstance(true_label, list) else true_label
         truth = set(true_label) if isinstance(true_label, list) else {str(true_label)}
         wrong = ' class="wrong"' if truth != set(prediction.labels) else ""
         shown = (", ".join(true_label) or "no label") if isinstance(true_label, list) else str(true_label)

@@ -204,11 +204,17 @@ def test_a_prediction_says_how_its_answer_was_made(run, mix, unused):
 
     predictor = hdc.load(next((run[0] / "checkpoints").glob("epoch_*.ckpt")))
     predictor.model.wide.mix.copy_(torch.tensor(mix))
-    [prediction] = predictor.predict(["Oil prices rose again. The team won the final."])
+    text = "Oil prices rose again. The team won the final."
+    [prediction] = predictor.predict([text])
     assert prediction.to_dict()["shares"] == pytest.approx({"HAN": mix[0], "n-gram model": mix[1]})
-    han, ngrams = (torch.tensor(list(prediction.part_probabilities[p].values())) for p in ("HAN", "n-gram model"))
-    mixed_logits = mix[0] * torch.logit(han) + mix[1] * torch.logit(ngrams)  # the parts' logits, mixed
-    assert torch.allclose(torch.sigmoid(mixed_logits), torch.tensor(list(prediction.probabilities.values())), atol=1e-4)
+    with torch.no_grad():  # the parts' own logits (not probabilities inverted: saturated ones lose digits)
+        parts = predictor.model.parts(batch_of(predictor.model.encoder.encode([text]), [()]))[0]
+    shown = {name: torch.tensor(list(probabilities.values())) for name, probabilities in
+             [("answer", prediction.probabilities), *prediction.part_probabilities.items()]}  # fmt: skip
+    torch.testing.assert_close(shown["HAN"], parts["net"][0].sigmoid(), atol=1e-5, rtol=0)
+    torch.testing.assert_close(shown["n-gram model"], parts["wide"][0].sigmoid(), atol=1e-5, rtol=0)
+    mixed = (mix[0] * parts["net"] + mix[1] * parts["wide"])[0].sigmoid()  # the parts' logits, mixed
+    torch.testing.assert_close(shown["answer"], mixed, atol=1e-4, rtol=0)
     page = attention_html([prediction])
     assert f"HAN {mix[0]:.0%} · n-gram model {mix[1]:.0%}" in page
     assert ("its attention, shaded below, was not used for it" in page) == unused

@@ -130,6 +130,8 @@ def attention_png(prediction: Prediction, path: Path, true_label: str | None = N
             box = {"facecolor": (0.86, 0.16, 0.16, intensity), "edgecolor": "none", "pad": 1.5}
             axes.text(column, row, word, va="center", fontsize=9, family="serif", bbox=box)
     caption = f"predicted {predicted(prediction)}"
+    if prediction.shares:  # the answer's makeup, as on the page
+        caption += " (" + " · ".join(f"{part} {share:.0%}" for part, share in prediction.shares.items()) + ")"
     axes.set_title(caption + (f", true {true_label}" if true_label is not None else ""), loc="left", fontsize=10)
     figure.tight_layout()
     figure.savefig(path, dpi=150)

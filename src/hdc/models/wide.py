@@ -90,7 +90,9 @@ class WideTerm(nn.Module):
             labels.append(targets(batch))
             documents += len(batch)
         rows, columns, values, labels = (torch.cat(part) for part in (rows, columns, values, labels))
-        used, columns = torch.unique(columns, return_inverse=True)  # only rows some document holds: the rest stay 0
+        held = values != 0  # an n-gram of IDF 0 (in one document) and a row no document holds stay 0
+        rows, columns, values = rows[held], columns[held], values[held]
+        used, columns = torch.unique(columns, return_inverse=True)
         shape = (len(labels), len(used))
         bags = torch.sparse_coo_tensor(torch.stack([rows, columns]), values, shape, check_invariants=True)
         with warnings.catch_warnings():  # "CSR support is in beta": its matrix product is what is used
@@ -100,7 +102,9 @@ class WideTerm(nn.Module):
         classes = self.bag.bias.numel()
         weight = torch.zeros(len(used), classes, requires_grad=True)
         bias = torch.zeros(classes, requires_grad=True)
-        optimizer = torch.optim.LBFGS([weight, bias], max_iter=max_iter, line_search_fn="strong_wolfe")
+        # History 10, as scipy's and scikit-learn's L-BFGS: each step's two-loop recursion passes over every
+        # weight twice per remembered step, and at torch's 100 that, not the products, was the fit's time.
+        optimizer = torch.optim.LBFGS([weight, bias], max_iter=max_iter, history_size=10, line_search_fn="strong_wolfe")
 
         def loss() -> torch.Tensor:
             optimizer.zero_grad()

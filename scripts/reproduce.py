@@ -67,7 +67,10 @@ def row(run: dict, records: list[dict], seeds: list[int], metrics: dict[str, str
         return f"| {run.name} | {run.dataset} | {missing} | {paper} | - | - | {command} |"
     cells = []
     for metric in metrics:
-        values = [100 * r["metrics"][metric] for r in done]
+        values = [100 * r["metrics"][metric] for r in done if metric in r["metrics"]]
+        if not values:  # a metric this run does not log (the HAN part alone of a run without one)
+            cells.append("-")
+            continue
         spread = f" ± {statistics.stdev(values):.2f}" if len(values) > 1 else ""
         cells.append(f"{statistics.mean(values):.2f}{spread} ({len(done)} of {len(records)} seeds)")
     minutes = statistics.mean(r["seconds"] for r in done) / 60
@@ -120,10 +123,15 @@ def main() -> None:
 
 
 def existing_rows(path: Path, metrics: int = 1) -> dict[str, str]:
-    """The table's rows in an existing results file, by run name."""
-    lines = path.read_text().splitlines() if path.exists() else []
-    cells = 7 + metrics
-    return {line.split("|")[1].strip(): line for line in lines if line.startswith("| ") and line.count("|") == cells}
+    """The table's rows in an existing results file, by run name; a row written before the list gained
+    metric columns gets "-" in the new ones."""
+    rows = {}
+    for line in path.read_text().splitlines() if path.exists() else []:
+        cells = line.split("|")[1:-1]
+        if line.startswith("| ") and 7 <= len(cells) <= 6 + metrics:
+            cells[-4:-4] = [" - "] * (6 + metrics - len(cells))
+            rows[cells[0].strip()] = "|" + "|".join(cells) + "|"
+    return rows
 
 
 def write_table(path: Path, name: str, description: str, rows: list[str], metrics: dict[str, str] = METRICS) -> None:

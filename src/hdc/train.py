@@ -62,6 +62,19 @@ def follow_the_task(cfg: DictConfig, monitor: str) -> None:
     log.info(f"Multi-label: checkpoints, early stopping and sweeps follow val/{monitor}")
 
 
+def stop_on_the_net(cfg: DictConfig) -> None:
+    """With a wide term, early stopping watches the net's own score (val/acc_net), not the answer's:
+    while the fitted wide term carries the answer its score stays flat, and patience would stop the net
+    before it could earn a share of the mix (results/MULTILABEL.md). Checkpoints still keep the best answer."""
+    stopping = (cfg.get("callbacks") or {}).get("early_stopping")
+    if cfg.model.get("wide") is None or not isinstance(stopping, DictConfig):
+        return
+    with open_dict(cfg):
+        if stopping.get("monitor") in ("val/acc", "val/f1_micro"):  # the task's monitor; one a user chose stays
+            stopping.monitor = f"{stopping.monitor}_net"
+    log.info(f"With a wide term, early stopping follows the net's own {stopping.monitor}")
+
+
 def fit_bags(model: DocumentClassifier, datamodule: HFDataModule) -> None:
     """Bags of n-grams weigh them by IDF in the training split; a wide term is then fitted exactly,
     once, before the net trains."""
@@ -110,6 +123,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
     log.info(f"Vocabulary: {datamodule.encoder.tokenizer.get_vocab_size()} words; labels: {datamodule.label_names}")
     if datamodule.multi_label:
         follow_the_task(cfg, Task(len(datamodule.label_names), multi_label=True).monitor)
+    stop_on_the_net(cfg)
 
     try:
         model = instantiate(

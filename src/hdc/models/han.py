@@ -35,7 +35,7 @@ def packing(lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Te
     return rows, sorted_units.expand_as(present)[present], present.sum(1), sorted_units
 
 
-POOLINGS = ("attention", "mean", "max")
+POOLINGS = ("attention", "mean", "max", "label_attention")
 
 
 class Pooling(nn.Module):
@@ -44,16 +44,20 @@ class Pooling(nn.Module):
     "attention" is the paper's: u = tanh(W h + b), weights = softmax(u . context) within the unit,
     vector = sum(weights * h). "mean" (HN-AVE) is the same with equal weights. "max" (HN-MAX) takes
     each feature's maximum; an item's weight is the share of features whose maximum it holds.
+    "label_attention" is attention with one context vector per label (as CAML's label-wise attention,
+    Mullenbach et al. 2018): each label reads the unit in its own way, so a digest of two articles can
+    send each label to its own. It gives a vector per label [units, labels, features] and weights
+    [items, labels], for a classifier with one weight row per label (HAN does this at its top level).
     """
 
-    def __init__(self, kind: str, input_size: int, attention_size: int):
+    def __init__(self, kind: str, input_size: int, attention_size: int, labels: int = 1):
         super().__init__()
         if kind not in POOLINGS:
             raise ValueError(f"pooling {kind!r} is not one of {POOLINGS}")
         self.kind = kind
-        if kind == "attention":
+        if kind in ("attention", "label_attention"):
             self.project = nn.Linear(input_size, attention_size)
-            self.context = nn.Linear(attention_size, 1, bias=False)
+            self.context = nn.Linear(attention_size, labels if kind == "label_attention" else 1, bias=False)
 
     def forward(self, h: torch.Tensor, units: torch.Tensor, count: int) -> tuple[torch.Tensor, torch.Tensor]:
         """h [items, features] with units [items] (the unit of each item, 0..count-1).
@@ -67,15 +71,18 @@ class Pooling(nn.Module):
             top = h.new_full((count, h.size(-1)), -torch.inf)
             top = top.scatter_reduce(0, units[:, None].expand_as(h), h, "amax")
             return top, (h == top[units]).float().mean(-1)
-        if self.kind == "attention":
-            scores = self.context(torch.tanh(self.project(h))).squeeze(-1).float()
-        else:
-            scores = h.new_zeros(len(h))
+        # [items, contexts]: one context, or one per label
+        attended = self.kind != "mean"
+        scores = self.context(torch.tanh(self.project(h))).float() if attended else h.new_zeros(len(h), 1)
+        per_item = units[:, None].expand_as(scores)
         with torch.no_grad():  # a per-unit shift for a stable softmax; softmax is blind to it, so no gradient
-            shift = scores.new_full((count,), -torch.inf).scatter_reduce(0, units, scores, "amax")
+            shift = scores.new_full((count, scores.size(1)), -torch.inf).scatter_reduce(0, per_item, scores, "amax")
         exp = (scores - shift[units]).exp()
-        weights = exp / exp.new_zeros(count).index_add(0, units, exp)[units]
-        return h.new_zeros(count, h.size(-1)).index_add(0, units, weights[:, None] * h), weights
+        weights = exp / exp.new_zeros(count, exp.size(1)).index_add(0, units, exp)[units]
+        vectors = h.new_zeros(count, weights.size(1), h.size(-1)).index_add(0, units, weights[:, :, None] * h[:, None])
+        if self.kind == "label_attention":
+            return vectors, weights
+        return vectors.squeeze(1), weights.squeeze(1)
 
 
 ENCODERS = ("gru", "transformer", "none")
@@ -123,7 +130,8 @@ class Level(nn.Module):
     in segments of that many items, each attending to itself and to the previous segment (cached,
     no gradient): attention memory grows with the unit's length times the segment, not its square.
     Pooling "cls" (transformer levels, no segments) prepends a learned summary item to each unit: its
-    output is the unit vector, and its attention over the items (last layer) their weights.
+    output is the unit vector, and its attention over the items (last layer) their weights. Pooling
+    "label_attention" (`labels` context vectors) gives a vector and a weight per label: a top level's.
     """
 
     def __init__(
@@ -136,6 +144,7 @@ class Level(nn.Module):
         heads: int = 4,
         layers: int = 1,
         segment_length: int | None = None,
+        labels: int = 1,
     ):
         super().__init__()
         if encoder not in ENCODERS:
@@ -158,12 +167,13 @@ class Level(nn.Module):
             self.project = nn.Linear(input_size, self.output_size)
             self.layers = nn.ModuleList(SelfAttentionLayer(self.output_size, heads) for _ in range(layers))
         self.cls = nn.Parameter(torch.randn(self.output_size) * 0.02) if pooling == "cls" else None
-        self.pooling = None if pooling == "cls" else Pooling(pooling, self.output_size, attention_size)
+        self.pooling = None if pooling == "cls" else Pooling(pooling, self.output_size, attention_size, labels)
 
     def forward(self, items: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """items [total, features], flat unit after unit; lengths [units] (each >= 1).
 
-        Returns unit vectors [units, output_size] and each item's weight in its unit [total].
+        Returns unit vectors [units, output_size] and each item's weight in its unit [total] (with
+        label_attention: [units, labels, output_size] and [total, labels]).
         """
         if self.encoder == "gru":
             rows, units, batch_sizes, sorted_units = packing(lengths)
@@ -171,7 +181,7 @@ class Level(nn.Module):
             packed = PackedSequence(items[rows], batch_sizes, sorted_units, torch.argsort(sorted_units))
             encoded, _ = self.gru(packed)
             vectors, packed_weights = self.pooling(encoded.data, units, len(lengths))
-            return vectors, packed_weights.new_zeros(len(items)).index_copy(0, rows, packed_weights)
+            return vectors, packed_weights.new_zeros(packed_weights.shape).index_copy(0, rows, packed_weights)
         units = torch.repeat_interleave(torch.arange(len(lengths), device=items.device), lengths)
         if self.encoder == "none":
             return self.pooling(items, units, len(lengths))
@@ -212,15 +222,17 @@ class Level(nn.Module):
 
 
 def unflatten(flat: torch.Tensor, lengths: torch.Tensor, width: int) -> torch.Tensor:
-    """Per-item values stored unit after unit -> [units, width], 0 where a unit has no item."""
+    """Per-item values stored unit after unit [items, ...] -> [units, width, ...], 0 where a unit has no item."""
     mask = torch.arange(width, device=flat.device) < lengths[:, None]
-    return flat.new_zeros(mask.shape).masked_scatter(mask, flat)
+    if flat.dim() == 1:
+        return flat.new_zeros(mask.shape).masked_scatter(mask, flat)
+    return flat.new_zeros(*mask.shape, *flat.shape[1:]).index_put((*mask.nonzero().unbind(1),), flat)
 
 
 def grouped(counts: torch.Tensor, sizes: torch.Tensor) -> torch.Tensor:
     """Counts per item -> their sums per group of `sizes` consecutive items (words per sentence ->
     words per document, given sentences per document)."""
-    return counts.new_zeros(len(sizes)).index_add(0, torch.repeat_interleave(sizes), counts)
+    return counts.new_zeros(len(sizes), *counts.shape[1:]).index_add(0, torch.repeat_interleave(sizes), counts)
 
 
 UNITS = ("word", "sentence", "paragraph", "document")  # finest first
@@ -259,11 +271,15 @@ class HAN(nn.Module):
         self.levels = nn.ModuleList()
         for i, level in enumerate(levels):
             options = checked_level_options(i, level)
+            if options.get("pooling") == "label_attention" and i < len(levels) - 1:
+                raise ValueError(f"levels[{i}]: label_attention pools the document: the top level's only")
             input_size = self.levels[-1].output_size if self.levels else embedding_dim
             try:
-                self.levels.append(Level(input_size, **options))
+                self.levels.append(Level(input_size, **options, labels=num_classes))
             except ValueError as error:
                 raise ValueError(f"levels[{i}]: {error}") from None
+        # With label attention each label has its own document vector, read by its own row of the classifier.
+        self.labelwise = levels[-1].get("pooling") == "label_attention"
         self.classifier = nn.Linear(self.levels[-1].output_size, num_classes)
 
     def forward(
@@ -278,7 +294,8 @@ class HAN(nn.Module):
         paragraph level only).
 
         Returns logits [documents, classes], word weights [sentences, words] (0 on padding) and
-        sentence weights [documents, max sentences] (0 on padding).
+        sentence weights [documents, max sentences] (0 on padding; with label attention, a row per
+        label: [documents, classes, max sentences]).
         """
         sizes = self._nesting(word_counts, sentence_counts, paragraph_sizes)
         word_mask = torch.arange(word_ids.size(1), device=word_ids.device) < word_counts[:, None]
@@ -294,18 +311,28 @@ class HAN(nn.Module):
             lengths.append(unit_lengths)
             weights.append(item_weights)
 
-        share = None  # each item's share of its document, top level down to the sentences
+        share = None  # each item's share of its document (per label: [items, labels]), top level down to the sentences
         for unit_lengths, item_weights, below in zip(lengths[::-1], weights[::-1], belows[::-1], strict=True):
-            share = item_weights if share is None else item_weights * share[torch.repeat_interleave(unit_lengths)]
+            if share is not None:
+                above = share[torch.repeat_interleave(unit_lengths)]
+                share = (item_weights[:, None] if above.dim() == 2 else item_weights) * above
+            else:
+                share = item_weights
             if below == "sentence":
                 break
         # below is "word" only when the first level pools words straight into paragraphs or documents
         sentence_share = share if below == "sentence" else grouped(share, word_counts)
-        return (
-            self.classifier(self.dropout(items)),
-            unflatten(weights[0], word_counts, word_ids.size(1)),
-            unflatten(sentence_share, sentence_counts, int(sentence_counts.max())),
-        )
+        sentence_share = unflatten(sentence_share, sentence_counts, int(sentence_counts.max()))
+        documents = self.dropout(items)
+        if self.labelwise:  # [documents, labels, features]: label l's vector . the classifier's row l
+            logits = (documents * self.classifier.weight).sum(-1) + self.classifier.bias
+            sentence_share = sentence_share.movedim(-1, 1)
+        else:
+            logits = self.classifier(documents)
+        word_weights = weights[0]
+        if word_weights.dim() == 2:  # a flat model with label attention: words weighed per label; shown: their mean
+            word_weights = word_weights.mean(1)
+        return logits, unflatten(word_weights, word_counts, word_ids.size(1)), sentence_share
 
     def _nesting(
         self, word_counts: torch.Tensor, sentence_counts: torch.Tensor, paragraph_sizes: torch.Tensor | None
@@ -328,7 +355,7 @@ LEVEL_SIZES = ("hidden_size", "attention_size", "heads", "layers", "segment_leng
 def checked_level_options(i: int, level: Mapping) -> dict:
     """A level's options without its unit, refused with one clear line where a Level could not use them."""
     options = {key: value for key, value in level.items() if key != "unit"}
-    known = [name for name in inspect.signature(Level).parameters if name != "input_size"]
+    known = [name for name in inspect.signature(Level).parameters if name not in ("input_size", "labels")]
     unknown = sorted(set(options) - set(known))
     if unknown:
         raise ValueError(f"levels[{i}]: unknown option {unknown} (a level has: unit, {', '.join(known)})")

@@ -141,6 +141,7 @@ def test_a_paragraph_level_needs_paragraphs():
         ([{"unit": "document", "hidden_size": "abc"}], r"levels\[0\].hidden_size='abc': expected a positive integer"),
         ([{"unit": "document", "encoder": "transformer", "hidden_size": 5, "heads": 4}], r"levels\[0\]: .* 4 heads"),
         ([{"unit": "document", "pooling": "median"}], r"levels\[0\]: pooling 'median'"),
+        (levels("sentence", "document", pooling="label_attention"), r"levels\[0\]: label_attention .* top level"),
     ],
 )
 def test_levels_the_model_cannot_build_are_refused_in_one_line(levels_, message):
@@ -225,3 +226,49 @@ def test_segment_recurrence_passes_no_gradient_through_its_memory():
 def test_cls_pooling_needs_a_transformer_level_without_segments(options):
     with pytest.raises(ValueError, match="cls pooling needs a transformer level"):
         Level(8, 4, 10, **options)
+
+
+LABELWISE = {"han": [*levels("sentence"), *levels("document", pooling="label_attention")],
+             "flat": levels("document", pooling="label_attention"),
+             "3 levels": [*levels("sentence", "paragraph"), *levels("document", pooling="label_attention")],
+             "transformer": levels("sentence", "document", **TRANSFORMER)[:1]
+             + levels("document", **TRANSFORMER, pooling="label_attention")}  # fmt: skip
+
+
+@pytest.mark.parametrize("variant", LABELWISE)
+def test_label_attention_weighs_sentences_per_label_and_padding_changes_nothing(variant):
+    """[documents, labels, sentences]: each label's weights sum to 1 over its document, differ from the
+    other labels', and are what the document alone gets."""
+    torch.manual_seed(0)
+    model = HAN(VOCAB, num_classes=3, embedding_dim=16, levels=LABELWISE[variant]).eval()
+    documents = random_documents(torch.Generator().manual_seed(2), 6)
+    batch = batch_of(documents, [0] * 6)
+    with torch.no_grad():
+        logits, _, sentences = run(model, documents)
+        assert logits.shape == (6, 3) and sentences.shape == (6, 3, int(batch.sentence_counts.max()))
+        torch.testing.assert_close(sentences.sum(-1), torch.ones(6, 3))
+        real = torch.arange(sentences.size(-1)) < batch.sentence_counts[:, None, None]
+        assert torch.all(sentences[~real.expand_as(sentences)] == 0)
+        several = batch.sentence_counts > 1
+        assert not torch.allclose(sentences[several, 0], sentences[several, 1])  # each label reads its own way
+        for i, document in enumerate(documents):
+            alone_logits, _, alone = run(model, [document])
+            torch.testing.assert_close(logits[i], alone_logits[0], atol=1e-6, rtol=0)
+            torch.testing.assert_close(sentences[i, :, : alone.size(-1)], alone[0], atol=1e-6, rtol=0)
+
+
+def test_label_attention_with_one_context_for_all_labels_is_the_shared_attention():
+    """Every label's context vector set to the shared one: the same logits and, for every label, the
+    same sentence weights as the HAN's shared attention (the per-label classifier is the linear layer)."""
+    torch.manual_seed(0)
+    shared = HAN(VOCAB, num_classes=3, embedding_dim=16, levels=levels("sentence", "document")).eval()
+    labelwise = HAN(VOCAB, num_classes=3, embedding_dim=16, levels=LABELWISE["han"]).eval()
+    state = shared.state_dict()
+    context = "levels.1.pooling.context.weight"
+    labelwise.load_state_dict({**state, context: state[context].expand(3, -1).clone()})
+    documents = random_documents(torch.Generator().manual_seed(5), 5)
+    with torch.no_grad():
+        (logits, words, sentences), (logits_l, words_l, sentences_l) = run(shared, documents), run(labelwise, documents)
+    torch.testing.assert_close(logits_l, logits, atol=1e-5, rtol=0)
+    torch.testing.assert_close(words_l, words)
+    torch.testing.assert_close(sentences_l, sentences[:, None].expand_as(sentences_l), atol=1e-6, rtol=0)

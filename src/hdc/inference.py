@@ -18,12 +18,15 @@ from hdc.precision import autocast, checked
 @dataclass
 class Sentence:
     """A sentence as the model read it (long sentences are wrapped into several), with its attention:
-    `weight` is its share of the document, `paragraph` the index of its paragraph."""
+    `weight` is its share of the document, `paragraph` the index of its paragraph. A net with label
+    attention weighs sentences per label: `label_weights` holds each predicted label's weight, and
+    `weight` is the most probable label's."""
 
     weight: float
     words: list[str]
     word_weights: list[float]
     paragraph: int = 0
+    label_weights: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass
@@ -90,19 +93,24 @@ class Predictor:
             word_weights, sentence_weights = word_weights.cpu().tolist(), sentence_weights.cpu().tolist()
             row = 0  # sentences of all documents are stacked in one tensor, document after document
             for d, (paragraphs, probs, weights) in enumerate(zip(words, probabilities, sentence_weights, strict=True)):
-                sentences = []
-                in_order = ((p, sentence) for p, paragraph in enumerate(paragraphs) for sentence in paragraph)
-                for (paragraph, sentence_words), weight in zip(in_order, weights, strict=False):  # weights: padded
-                    sentences.append(
-                        Sentence(weight, sentence_words, word_weights[row][: len(sentence_words)], paragraph)
-                    )
-                    row += 1
                 ranked = sorted(range(len(probs)), key=lambda i: -probs[i])
                 if self.model.task.multi_label:
                     label, chosen = None, [self.label_names[i] for i in ranked if probs[i] >= thresholds[i]]
                 else:
                     label = self.label_names[ranked[0]]
                     chosen = [label]
+                by_sentence = {}  # label attention: weights [labels, sentences], the predicted labels' kept
+                if isinstance(weights[0], list):
+                    by_sentence = {name: weights[self.label_names.index(name)] for name in chosen}
+                    weights = weights[ranked[0]]
+                sentences = []
+                in_order = ((p, sentence) for p, paragraph in enumerate(paragraphs) for sentence in paragraph)
+                for s, ((paragraph, sentence_words), weight) in enumerate(zip(in_order, weights, strict=False)):
+                    own = {name: label_weights[s] for name, label_weights in by_sentence.items()}  # weights: padded
+                    sentences.append(
+                        Sentence(weight, sentence_words, word_weights[row][: len(sentence_words)], paragraph, own)
+                    )
+                    row += 1
                 by_label = dict(zip(self.label_names, probs, strict=True))
                 own = {name: dict(zip(self.label_names, part[d], strict=True)) for name, part in by_part.items()}
                 predictions.append(Prediction(label, by_label, sentences, chosen, shares, own))

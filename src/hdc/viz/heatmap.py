@@ -2,7 +2,8 @@
 
 Each sentence has a bar for its weight; each word is shaded by its weight scaled by its sentence's,
 sqrt(sentence weight) x word weight as in the paper, so that only important words in important
-sentences stand out; shades are relative to the document's strongest word. The HTML page is
+sentences stand out; shades are relative to the document's strongest word. A net with label attention
+(a context vector per label) gets one such heatmap per predicted label. The HTML page is
 self-contained (inline CSS, no scripts, no network) and every piece of text in it is escaped.
 """
 
@@ -30,12 +31,15 @@ body { font-family: Georgia, serif; max-width: 60em; margin: 2em auto; color: #2
 .bar span { display: block; height: 100%; background: #36c; }
 .word { padding: 0 0.1em; border-radius: 2px; }
 .legend { font-family: sans-serif; font-size: 0.85em; color: #555; }
+.label-attention { margin-top: 0.8em; }
 """
 
 
-def word_intensities(prediction: Prediction) -> list[list[float]]:
-    """sqrt(sentence weight) x word weight, divided by the document's largest value (0..1)."""
-    raw = [[s.weight**0.5 * w for w in s.word_weights] for s in prediction.sentences]
+def word_intensities(prediction: Prediction, weights: Sequence[float] | None = None) -> list[list[float]]:
+    """sqrt(sentence weight) x word weight, divided by the document's largest value (0..1); `weights`:
+    the sentences' weights to use (one label's, with label attention), else their own."""
+    weights = [s.weight for s in prediction.sentences] if weights is None else weights
+    raw = [[weight**0.5 * w for w in s.word_weights] for s, weight in zip(prediction.sentences, weights, strict=True)]
     top = max((x for row in raw for x in row), default=0.0) or 1.0
     return [[x / top for x in row] for row in raw]
 
@@ -76,20 +80,36 @@ def _document_html(number: int, prediction: Prediction, true_label: str | list[s
         shown = (", ".join(true_label) or "no label") if isinstance(true_label, list) else str(true_label)
         meta += f", true <b{wrong}>{escape(shown)}</b>"
     meta += makeup_html(prediction)
+    labelwise = [label for label in prediction.labels if prediction.sentences and prediction.sentences[0].label_weights]
+    if not labelwise:
+        return f'<div class="document"><div class="meta">{meta}</div>{_sentences_html(prediction)}</div>'
+    blocks = "".join(  # label attention: each predicted label's own reading of the document
+        f'<div class="label-attention" data-label="{escape(label)}"><div class="meta">attention of '
+        f"<b>{escape(label)}</b></div>{_sentences_html(prediction, label)}</div>"
+        for label in labelwise
+    )
+    return f'<div class="document"><div class="meta">{meta}</div>{blocks}</div>'
+
+
+def _sentences_html(prediction: Prediction, label: str | None = None) -> str:
+    """The sentences with their bars and shaded words, weighed by `label`'s attention if given."""
+    weights = [s.weight if label is None else s.label_weights[label] for s in prediction.sentences]
     rows, paragraph = [], 0
-    for sentence, intensities in zip(prediction.sentences, word_intensities(prediction), strict=True):
+    for sentence, weight, intensities in zip(
+        prediction.sentences, weights, word_intensities(prediction, weights), strict=True
+    ):
         starts_paragraph, paragraph = sentence.paragraph != paragraph, sentence.paragraph
         words = " ".join(
             f'<span class="word" data-weight="{w:.6g}" style="background: rgba(220, 40, 40, {x:.3f})">'
             f"{escape(word)}</span>"
             for word, w, x in zip(sentence.words, sentence.word_weights, intensities, strict=True)
         )
-        bar = f'<span style="width: {100 * sentence.weight:.1f}%"></span>'
+        bar = f'<span style="width: {100 * weight:.1f}%"></span>'
         rows.append(
-            f'<div class="sentence{" new-paragraph" if starts_paragraph else ""}" data-weight="{sentence.weight:.6g}">'
-            f'<div class="bar" title="sentence weight {sentence.weight:.3f}">{bar}</div><div>{words}</div></div>'
+            f'<div class="sentence{" new-paragraph" if starts_paragraph else ""}" data-weight="{weight:.6g}">'
+            f'<div class="bar" title="sentence weight {weight:.3f}">{bar}</div><div>{words}</div></div>'
         )
-    return f'<div class="document"><div class="meta">{meta}</div>{"".join(rows)}</div>'
+    return "".join(rows)
 
 
 def attention_html(
@@ -103,7 +123,8 @@ def attention_html(
     legend = (
         "<p class=\"legend\">Blue bar: the sentence's attention weight (full width = 1). Red shade: the word's "
         "weight scaled by its sentence's, sqrt(sentence weight) &times; word weight, relative to the "
-        "document's strongest word. Long sentences appear wrapped as the model read them.</p>"
+        "document's strongest word. With label attention, each predicted label has its own bars and shades. "
+        "Long sentences appear wrapped as the model read them.</p>"
     )
     return (
         f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>{escape(title)}</title>'

@@ -97,6 +97,28 @@ def test_a_linear_bag_fitted_exactly_separates_what_it_can():
     assert wide.bag.embedding.weight[40:50].abs().sum() == 0  # rows no document holds stay 0
 
 
+def test_the_wide_terms_contributions_are_its_ngrams_where_they_are_and_sum_to_its_logits():
+    """What explains the n-gram model's answer: each occurrence's span holds the n-gram whose row it
+    read, and a document's contributions plus the bias are its logits."""
+    torch.manual_seed(0)
+    wide = WideTerm(vocab_size=50, num_classes=3, buckets=101)
+    torch.nn.init.normal_(wide.bag.embedding.weight)
+    torch.nn.init.normal_(wide.bag.bias)
+    encoded = EncodedDocuments.from_documents(DOCUMENTS * 2, [0] * 6)
+    wide.bag.set_idf(encoded.token_ids, encoded.sentence_starts, encoded.document_starts)
+    batch = batch_of(DOCUMENTS, [0] * 3)
+    ids, owners, _, spans = wide.bag.terms(*batch.inputs[:3], spans=True)
+    row, start, size = spans.unbind(1)
+    words = batch.word_ids[row, start]
+    pairs = wide.bag.bigrams(words, batch.word_ids[row, (start + 1).clamp(max=batch.word_ids.size(1) - 1)])
+    assert torch.equal(torch.where(size == 1, words, pairs), ids) and set(size.tolist()) == {1, 2}
+    sentence_document = torch.repeat_interleave(torch.arange(3), batch.sentence_counts)
+    assert torch.equal(sentence_document[row], owners)  # in its own document's sentences
+    owners, _, contributions = wide.contributions(*batch.inputs)
+    torch.testing.assert_close(torch.zeros(3, 3).index_add(0, owners, contributions) + wide.bag.bias,
+                               wide(*batch.inputs))  # fmt: skip
+
+
 LABELS = torch.tensor([0, 1, 2, 1])
 RIGHT = torch.nn.functional.one_hot(LABELS, 3).float()  # a margin of 1 for each document's label
 WRONG = torch.nn.functional.one_hot((LABELS + 1) % 3, 3).float()  # ... for another class

@@ -13,6 +13,7 @@ import hdc
 from hdc.data.batching import batch_of
 from hdc.data.datamodule import HFDataModule
 from hdc.errors import DataError
+from hdc.inference import Prediction, Predictor
 from hdc.task import THRESHOLDS, Task, choose_thresholds
 from tests.conftest import evaluate_in_process, train_in_process
 
@@ -221,6 +222,57 @@ def test_a_prediction_says_how_its_answer_was_made(run, mix, unused):
     page = attention_html([prediction])
     assert f"HAN {mix[0]:.0%} · n-gram model {mix[1]:.0%}" in page
     assert ("its attention, shaded below, was not used for it" in page) == unused
+    # the n-gram model's reasons: each predicted label's n-grams, found where they are, summing to its logit
+    assert set(prediction.ngram_contributions) == set(prediction.labels) == {"energy", "sports"}
+    for label, found in prediction.ngram_contributions.items():
+        assert 0 < len(found) <= 10 and [abs(c.contribution) for c in found] == sorted(
+            (abs(c.contribution) for c in found), reverse=True)  # fmt: skip
+        for c in found:
+            assert all(" ".join(prediction.sentences[s].words[a : a + n]) == c.ngram for s, a, n in c.occurrences)
+        strongest = found[0]
+        assert strongest.contribution > 0 and strongest.occurrences[0][0] == (0 if label == "energy" else 1)
+        assert f'class="ngrams" data-label="{label}"' in page
+    assert 'class="word for"' in page  # the first label's n-grams, underlined in the text
+    every = Predictor(predictor.model, top_ngrams=10**6).predict([text])[0].ngram_contributions
+    for label, found in every.items():
+        i = predictor.label_names.index(label)
+        total = sum(c.contribution for c in found) + predictor.model.wide.bag.bias[i]
+        torch.testing.assert_close(total, parts["wide"][0, i], atol=1e-4, rtol=0)
+    assert Prediction.from_dict(json.loads(json.dumps(prediction.to_dict()))) == prediction  # serve.py's page reads it
+
+
+@pytest.mark.parametrize(("mix", "unused"), [((0.0, 1.0), True), ((0.4, 0.6), False)])
+def test_a_real_browser_sees_the_shares_and_the_ngrams(run, mix, unused, tmp_path):
+    """serve.py's page in a user's browser, for a checkpoint whose answer is the n-gram model's alone and
+    for one that mixes both: the shares, the mark on an unused attention, each label's n-grams listed
+    and underlined in the text."""
+    from selenium.webdriver.common.by import By
+
+    from scripts.load_test import Server
+    from tests.test_serve import chromium, submit
+
+    checkpoint = torch.load(next((run[0] / "checkpoints").glob("epoch_*.ckpt")), weights_only=True)
+    checkpoint["state_dict"]["wide.mix"] = torch.tensor(mix)
+    torch.save(checkpoint, tmp_path / "mixed.ckpt")
+    text = "Oil prices rose again. The team won the final."
+    [expected] = hdc.load(tmp_path / "mixed.ckpt").predict([text])
+    server = Server(tmp_path / "mixed.ckpt", run_dir=tmp_path, start_seconds=90)
+    try:
+        with chromium() as browser:
+            submit(browser, server.url, text)
+            makeup = browser.find_element(By.CSS_SELECTOR, ".document .makeup").text
+            assert f"HAN {mix[0]:.0%} · n-gram model {mix[1]:.0%}" in makeup
+            assert bool(browser.find_elements(By.CSS_SELECTOR, ".document .unused")) == unused
+            listed = {e.get_attribute("data-label"): e.text for e in browser.find_elements(By.CSS_SELECTOR, ".ngrams")}
+            assert listed.keys() == set(expected.labels)
+            for label, found in expected.ngram_contributions.items():
+                assert f"{found[0].ngram} {found[0].contribution:+.2f}" in listed[label]
+            marked = browser.find_elements(By.CSS_SELECTOR, ".document .word.for, .document .word.against")
+            first = expected.ngram_contributions[expected.labels[0]]
+            assert marked and {w.text for w in marked} <= {word for c in first for word in c.ngram.split()}
+            assert marked[0].value_of_css_property("border-bottom-style") in ("solid", "dotted")
+    finally:
+        assert server.stop()
 
 
 def test_empty_label_sets_load_whether_a_cell_is_an_empty_list_or_empty(tmp_path):

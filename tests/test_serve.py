@@ -1,6 +1,7 @@
 """serve.py against a running server on loopback: the API answers as hdc.load does, bad input is a 4xx with a
 JSON body (and the server answers the next request), and the page shows the heatmap, escaped."""
 
+import contextlib
 import hashlib
 import json
 import shutil
@@ -154,27 +155,44 @@ def test_the_load_script_measures_both_modes_and_memory(debug_run, tmp_path):
     assert report["check"] == {"texts": 2, "identical": True, "max_probability_gap": 0.0}  # its own answers check
 
 
-def test_a_real_browser_submits_a_review_and_sees_the_heatmap(server, tmp_path):
-    """Headless Chromium (Debian's chromium and chromium-driver) drives the page as a user would."""
-    chromium, driver_path = shutil.which("chromium"), shutil.which("chromedriver")
-    if not (chromium and driver_path):
+@contextlib.contextmanager
+def chromium():
+    """Headless Chromium (Debian's chromium and chromium-driver), as a user's browser; skips without it."""
+    binary, driver_path = shutil.which("chromium"), shutil.which("chromedriver")
+    if not (binary and driver_path):
         pytest.skip("no Chromium here: apt-get install chromium chromium-driver (.ci/run does)")
     from selenium import webdriver
-    from selenium.webdriver.common.by import By
-    from selenium.webdriver.support.ui import WebDriverWait
 
-    url, checkpoint = server
     options = webdriver.ChromeOptions()
-    options.binary_location = chromium
+    options.binary_location = binary
     for argument in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1200,900"):
         options.add_argument(argument)
     browser = webdriver.Chrome(service=webdriver.ChromeService(executable_path=driver_path), options=options)
     try:
-        browser.get(f"{url}/")
+        yield browser
+    finally:
+        browser.quit()
+
+
+def submit(browser, url: str, text: str) -> list:
+    """Types `text` into the page's form, submits it, and returns the heatmap's words once drawn."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    browser.get(f"{url}/")
+    browser.find_element(By.NAME, "text").send_keys(text)
+    browser.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+    return WebDriverWait(browser, 60).until(lambda b: b.find_elements(By.CSS_SELECTOR, ".document .word"))
+
+
+def test_a_real_browser_submits_a_review_and_sees_the_heatmap(server, tmp_path):
+    """A user's browser drives the page: the words, the predicted label and the bars are drawn."""
+    from selenium.webdriver.common.by import By
+
+    url, checkpoint = server
+    with chromium() as browser:
         review = "A wonderful film. I loved every minute of it.\n\nThe ending was weak."
-        browser.find_element(By.NAME, "text").send_keys(review)
-        browser.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
-        words = WebDriverWait(browser, 60).until(lambda b: b.find_elements(By.CSS_SELECTOR, ".document .word"))
+        words = submit(browser, url, review)
         browser.save_screenshot(str(tmp_path / "page.png"))
         [expected] = hdc.load(checkpoint).predict([review])
         assert [word.text for word in words] == [w for s in expected.sentences for w in s.words]
@@ -183,5 +201,3 @@ def test_a_real_browser_submits_a_review_and_sees_the_heatmap(server, tmp_path):
         assert len(bars) == len(expected.sentences) and all(bar.size["width"] > 0 for bar in bars)  # drawn, styled
         assert browser.find_element(By.NAME, "text").get_attribute("value").strip() == review.strip()
         assert (tmp_path / "page.png").stat().st_size > 10_000
-    finally:
-        browser.quit()

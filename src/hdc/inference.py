@@ -30,6 +30,17 @@ class Sentence:
 
 
 @dataclass
+class NgramContribution:
+    """A word or bigram of the text and what it added to the n-gram model's logit for a label: its
+    weight x its TF-IDF value, summed over its occurrences (negative: it argued against the label).
+    `occurrences`: where it is, as [sentence, first word, words] in Prediction.sentences."""
+
+    ngram: str
+    contribution: float
+    occurrences: list[list[int]]
+
+
+@dataclass
 class Prediction:
     """`label`: the answer of a single-label model (None for a multi-label one); `labels`: the labels
     predicted, most probable first (a multi-label model's set: those over their thresholds, possibly
@@ -44,9 +55,20 @@ class Prediction:
     # each part's own probabilities. The attention is the net's: at a share of 0 it did not decide.
     shares: dict[str, float] = field(default_factory=dict)
     part_probabilities: dict[str, dict[str, float]] = field(default_factory=dict)
+    # With a wide term: for each predicted label, the n-grams that moved the n-gram model's logit most
+    # (either way), largest first: what decided its part of the answer.
+    ngram_contributions: dict[str, list[NgramContribution]] = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+    @classmethod
+    def from_dict(cls, row: dict) -> "Prediction":
+        """The inverse of to_dict (serve.py's page draws the API's JSON answer)."""
+        contributions = {label: [NgramContribution(**c) for c in found]
+                         for label, found in row.get("ngram_contributions", {}).items()}  # fmt: skip
+        sentences = [Sentence(**sentence) for sentence in row.get("sentences", [])]
+        return cls(**{**row, "sentences": sentences, "ngram_contributions": contributions})
 
 
 class Predictor:
@@ -60,9 +82,11 @@ class Predictor:
         device: str | torch.device = "cpu",
         batch_size: int = 64,
         precision: str = "32-true",
+        top_ngrams: int = 10,
     ):
         self.precision = checked(precision)  # an unknown precision: one line, before any work
         self.model, self.device, self.batch_size = model.to(device).eval(), device, batch_size
+        self.top_ngrams = top_ngrams
 
     @property
     def label_names(self) -> list[str]:
@@ -79,11 +103,11 @@ class Predictor:
         for start in range(0, len(texts), self.batch_size):
             chunk = [str(text) for text in texts[start : start + self.batch_size]]
             documents, words = self.model.encoder.encode_with_words(chunk)
+            batch = batch_of(documents, [0] * len(chunk)).to(self.device)
             with autocast(self.device, self.precision):
-                parts, word_weights, sentence_weights = self.model.parts(
-                    batch_of(documents, [0] * len(chunk)).to(self.device)
-                )
+                parts, word_weights, sentence_weights = self.model.parts(batch)
                 logits = self.model.answer(parts)
+            contributions = self._contributions(batch)
             probabilities = self.model.task.probabilities(logits).cpu().tolist()
             shares, by_part = self._shares(), {}
             if shares:  # a wide term: each part's own probabilities too
@@ -113,8 +137,37 @@ class Predictor:
                     row += 1
                 by_label = dict(zip(self.label_names, probs, strict=True))
                 own = {name: dict(zip(self.label_names, part[d], strict=True)) for name, part in by_part.items()}
-                predictions.append(Prediction(label, by_label, sentences, chosen, shares, own))
+                ngrams = contributions(d, row - len(sentences), chosen, [s.words for s in sentences])
+                predictions.append(Prediction(label, by_label, sentences, chosen, shares, own, ngrams))
         return predictions
+
+    def _contributions(self, batch):
+        """A function (document, its first sentence's row, labels, its sentences' words) -> each label's
+        top n-grams by the size of their contribution to the wide term's logit; {} without a wide term."""
+        if self.model.wide is None:
+            return lambda *_: {}
+        owners, spans, pushes = (t.cpu() for t in self.model.wide.contributions(*batch.inputs))
+        ends = torch.cumsum(torch.bincount(owners, minlength=len(batch)), 0).tolist()  # owners are sorted
+
+        def top(document: int, first_row: int, labels: list[str], words: list[list[str]]) -> dict:
+            begin = ends[document - 1] if document else 0
+            columns = [self.label_names.index(label) for label in labels]
+            found: dict[str, list] = {}  # n-gram -> [its contributions to the labels, its occurrences]
+            here = zip(
+                spans[begin : ends[document]].tolist(), pushes[begin : ends[document], columns].tolist(), strict=True
+            )
+            for (row, start, size), push in here:
+                place = [row - first_row, start, size]
+                entry = found.setdefault(" ".join(words[place[0]][start : start + size]), [[0.0] * len(columns), []])
+                entry[0] = [a + b for a, b in zip(entry[0], push, strict=True)]
+                entry[1].append(place)
+            ranked = {label: sorted(found.items(), key=lambda item, i=i: -abs(item[1][0][i]))
+                      for i, label in enumerate(labels)}  # fmt: skip
+            return {label: [NgramContribution(ngram, sums[i], places) for ngram, (sums, places)
+                            in ranked[label][: self.top_ngrams] if sums[i] != 0]
+                    for i, label in enumerate(labels)}  # fmt: skip
+
+        return top
 
     def _shares(self) -> dict[str, float]:
         """Each part's share of the answer, by a name a reader knows; {} without a wide term."""

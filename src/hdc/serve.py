@@ -28,7 +28,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from hdc.checkpoint import read_checkpoint
 from hdc.errors import HdcError, reported_as_one_line
-from hdc.inference import Prediction, Sentence, load
+from hdc.inference import Prediction, load
 from hdc.paths import CONFIG_DIR
 from hdc.precision import checked
 
@@ -148,11 +148,7 @@ def add_page(server: ls.LitServer, port: int, title: str) -> None:
             )
         if answer.status_code != 200:
             raise HTTPException(answer.status_code, answer.json().get("detail"))
-        row = answer.json()["predictions"][0]
-        sentences = [Sentence(**s) for s in row["sentences"]]
-        prediction = Prediction(row["label"], row["probabilities"], sentences, row["labels"], row["shares"],
-                                row["part_probabilities"])  # fmt: skip
-        return page_html(title, text, prediction)
+        return page_html(title, text, Prediction.from_dict(answer.json()["predictions"][0]))
 
 
 def serve(cfg: DictConfig) -> None:

@@ -84,10 +84,11 @@ class FastText(nn.Module):
         return words, torch.repeat_interleave(documents, sentence_counts)
 
     def terms(
-        self, word_ids: torch.Tensor, word_counts: torch.Tensor, sentence_counts: torch.Tensor
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        self, word_ids: torch.Tensor, word_counts: torch.Tensor, sentence_counts: torch.Tensor, spans: bool = False
+    ) -> tuple[torch.Tensor, ...]:
         """Each document's bag as (rows, their document, their weights), sorted by document: every
-        occurrence of a word or bigram, weighted so that each document's vector has length 1."""
+        occurrence of a word or bigram, weighted so that each document's vector has length 1. With
+        `spans`, also where each occurrence is: (sentence, first word, words) [occurrences, 3]."""
         words, sentence_document = self._layout(word_ids, word_counts, sentence_counts)
         pairs = words[:, 1:]  # a bigram ends at every word after a sentence's first
         ids = torch.cat([word_ids[words], self.bigrams(word_ids[:, :-1][pairs], word_ids[:, 1:][pairs])])
@@ -103,7 +104,11 @@ class FastText(nn.Module):
         squares = weights**2 * tf  # the term's squared weight, over its tf occurrences
         norms = torch.zeros(len(sentence_counts), device=weights.device).index_add_(0, owners, squares)
         norms = norms.sqrt().clamp(min=1e-12)  # a bag of unknown n-grams only: all weights 0, the vector 0
-        return ids, owners, weights / norms[owners]
+        if not spans:
+            return ids, owners, weights / norms[owners]
+        places = torch.cat([words.nonzero(), pairs.nonzero()])  # (sentence, first word), in the order of ids
+        sizes = torch.cat([places.new_ones(int(words.sum())), places.new_full((int(pairs.sum()),), 2)])
+        return ids, owners, weights / norms[owners], torch.cat([places, sizes[:, None]], 1)[order]
 
     def forward(
         self,

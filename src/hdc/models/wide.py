@@ -63,6 +63,13 @@ class WideTerm(nn.Module):
         """The bag's logits, from the net's inputs."""
         return self.bag(*inputs)[0]
 
+    def contributions(self, *inputs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """What each n-gram occurrence adds to every label's logit, weight x TF-IDF value: (its document
+        [occurrences], where it is: (sentence, first word, words) [occurrences, 3], contributions
+        [occurrences, labels]). A document's contributions and the bias sum to the bag's logits."""
+        ids, owners, weights, spans = self.bag.terms(*inputs[:3], spans=True)
+        return owners, spans, weights[:, None] * self.bag.embedding.weight[ids]
+
     def answer(self, net: torch.Tensor, bag: torch.Tensor) -> torch.Tensor:
         """mixed(net, bag, self.mix), with the weights kept on the device: no host sync per batch."""
         a, b = self.mix

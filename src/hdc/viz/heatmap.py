@@ -3,7 +3,9 @@
 Each sentence has a bar for its weight; each word is shaded by its weight scaled by its sentence's,
 sqrt(sentence weight) x word weight as in the paper, so that only important words in important
 sentences stand out; shades are relative to the document's strongest word. A net with label attention
-(a context vector per label) gets one such heatmap per predicted label. The HTML page is
+(a context vector per label) gets one such heatmap per predicted label. With a wide term, the n-grams
+that moved its logit most are listed and underlined in the text (a mark unlike the shade: they are the
+n-gram model's reasons, not the HAN's attention). The HTML page is
 self-contained (inline CSS, no scripts, no network) and every piece of text in it is escaped.
 """
 
@@ -32,6 +34,9 @@ body { font-family: Georgia, serif; max-width: 60em; margin: 2em auto; color: #2
 .word { padding: 0 0.1em; border-radius: 2px; }
 .legend { font-family: sans-serif; font-size: 0.85em; color: #555; }
 .label-attention { margin-top: 0.8em; }
+.ngrams { color: #444; margin-top: 0.2em; }
+.ngram.for, .word.for { border-bottom: 2px solid #1a7f37; }
+.ngram.against, .word.against { border-bottom: 2px dotted #8250df; }
 """
 
 
@@ -70,6 +75,35 @@ def makeup_html(prediction: Prediction) -> str:
     )
 
 
+def ngrams_html(prediction: Prediction) -> str:
+    """Each predicted label's n-grams that moved the n-gram model's logit most, with their contributions:
+    underlined solid where they argue for the label, dotted where against (as they are marked in the text)."""
+    lines = []
+    for label, found in prediction.ngram_contributions.items():
+        items = ", ".join(
+            f'<span class="ngram {"for" if c.contribution > 0 else "against"}" '
+            f'data-contribution="{c.contribution:.6g}">{escape(c.ngram)}</span> {c.contribution:+.2f}'
+            for c in found
+        )
+        lines.append(f'<div class="ngrams" data-label="{escape(label)}">n-gram model, for <b>{escape(label)}</b>: '
+                     f"{items or 'no n-gram it knows'}</div>")  # fmt: skip
+    return "".join(lines)
+
+
+def _marks(prediction: Prediction, label: str | None) -> dict[tuple[int, int], tuple[str, str]]:
+    """(sentence, word) -> (its class, its title) for the words of `label`'s listed n-grams; where several
+    cover a word, the one of largest contribution marks it."""
+    marks, sizes = {}, {}
+    for c in prediction.ngram_contributions.get(label, []) if label is not None else []:
+        for sentence, start, size in c.occurrences:
+            for word in range(start, start + size):
+                if abs(c.contribution) > sizes.get((sentence, word), -1):
+                    sizes[sentence, word] = abs(c.contribution)
+                    side = "for" if c.contribution > 0 else "against"
+                    marks[sentence, word] = (side, f"n-gram '{c.ngram}': {c.contribution:+.3f} for {label}")
+    return marks
+
+
 def _document_html(number: int, prediction: Prediction, true_label: str | list[str] | None) -> str:
     """`true_label`: a name, or a label set's names."""
     meta = f"#{number} predicted <b>{escape(predicted(prediction))}</b>"
@@ -79,7 +113,7 @@ def _document_html(number: int, prediction: Prediction, true_label: str | list[s
         wrong = ' class="wrong"' if truth != set(prediction.labels) else ""
         shown = (", ".join(true_label) or "no label") if isinstance(true_label, list) else str(true_label)
         meta += f", true <b{wrong}>{escape(shown)}</b>"
-    meta += makeup_html(prediction)
+    meta += makeup_html(prediction) + ngrams_html(prediction)
     labelwise = [label for label in prediction.labels if prediction.sentences and prediction.sentences[0].label_weights]
     if not labelwise:
         return f'<div class="document"><div class="meta">{meta}</div>{_sentences_html(prediction)}</div>'
@@ -92,18 +126,22 @@ def _document_html(number: int, prediction: Prediction, true_label: str | list[s
 
 
 def _sentences_html(prediction: Prediction, label: str | None = None) -> str:
-    """The sentences with their bars and shaded words, weighed by `label`'s attention if given."""
+    """The sentences with their bars and shaded words, weighed by `label`'s attention if given; the
+    words of the n-grams listed for `label` (else for the first predicted label) underlined."""
     weights = [s.weight if label is None else s.label_weights[label] for s in prediction.sentences]
+    marks = _marks(prediction, label or next(iter(prediction.labels), None))
     rows, paragraph = [], 0
-    for sentence, weight, intensities in zip(
-        prediction.sentences, weights, word_intensities(prediction, weights), strict=True
+    for number, (sentence, weight, intensities) in enumerate(
+        zip(prediction.sentences, weights, word_intensities(prediction, weights), strict=True)
     ):
         starts_paragraph, paragraph = sentence.paragraph != paragraph, sentence.paragraph
-        words = " ".join(
-            f'<span class="word" data-weight="{w:.6g}" style="background: rgba(220, 40, 40, {x:.3f})">'
-            f"{escape(word)}</span>"
-            for word, w, x in zip(sentence.words, sentence.word_weights, intensities, strict=True)
-        )
+        words = []
+        for i, (word, w, x) in enumerate(zip(sentence.words, sentence.word_weights, intensities, strict=True)):
+            side, title = marks.get((number, i), ("", ""))
+            mark = f' {side}" title="{escape(title)}' if side else ""
+            words.append(f'<span class="word{mark}" data-weight="{w:.6g}" '
+                         f'style="background: rgba(220, 40, 40, {x:.3f})">{escape(word)}</span>')  # fmt: skip
+        words = " ".join(words)
         bar = f'<span style="width: {100 * weight:.1f}%"></span>'
         rows.append(
             f'<div class="sentence{" new-paragraph" if starts_paragraph else ""}" data-weight="{weight:.6g}">'
@@ -124,6 +162,8 @@ def attention_html(
         "<p class=\"legend\">Blue bar: the sentence's attention weight (full width = 1). Red shade: the word's "
         "weight scaled by its sentence's, sqrt(sentence weight) &times; word weight, relative to the "
         "document's strongest word. With label attention, each predicted label has its own bars and shades. "
+        "Underlined: the n-grams listed for the label, solid where the n-gram model counts them for it, "
+        "dotted where against. "
         "Long sentences appear wrapped as the model read them.</p>"
     )
     return (

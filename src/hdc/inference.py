@@ -107,7 +107,7 @@ class Predictor:
             with autocast(self.device, self.precision):
                 parts, word_weights, sentence_weights = self.model.parts(batch)
                 logits = self.model.answer(parts)
-            contributions = self._contributions(batch)
+            occurrences = self._occurrences(batch)
             probabilities = self.model.task.probabilities(logits).cpu().tolist()
             shares, by_part = self._shares(), {}
             if shares:  # a wide term: each part's own probabilities too
@@ -137,37 +137,24 @@ class Predictor:
                     row += 1
                 by_label = dict(zip(self.label_names, probs, strict=True))
                 own = {name: dict(zip(self.label_names, part[d], strict=True)) for name, part in by_part.items()}
-                ngrams = contributions(d, row - len(sentences), chosen, [s.words for s in sentences])
+                ngrams = {} if occurrences is None else top_ngrams(
+                    *occurrences[d], [s.words for s in sentences], {n: self.label_names.index(n) for n in chosen},
+                    self.top_ngrams,
+                )  # fmt: skip
                 predictions.append(Prediction(label, by_label, sentences, chosen, shares, own, ngrams))
         return predictions
 
-    def _contributions(self, batch):
-        """A function (document, its first sentence's row, labels, its sentences' words) -> each label's
-        top n-grams by the size of their contribution to the wide term's logit; {} without a wide term."""
+    def _occurrences(self, batch) -> list[tuple[torch.Tensor, torch.Tensor]] | None:
+        """Each document's n-gram occurrences in the wide term: (spans [occurrences, 3]: its sentence,
+        counted from the document's first, first word, words; contributions [occurrences, labels]);
+        None without a wide term."""
         if self.model.wide is None:
-            return lambda *_: {}
-        owners, spans, pushes = (t.cpu() for t in self.model.wide.contributions(*batch.inputs))
-        ends = torch.cumsum(torch.bincount(owners, minlength=len(batch)), 0).tolist()  # owners are sorted
-
-        def top(document: int, first_row: int, labels: list[str], words: list[list[str]]) -> dict:
-            begin = ends[document - 1] if document else 0
-            columns = [self.label_names.index(label) for label in labels]
-            found: dict[str, list] = {}  # n-gram -> [its contributions to the labels, its occurrences]
-            here = zip(
-                spans[begin : ends[document]].tolist(), pushes[begin : ends[document], columns].tolist(), strict=True
-            )
-            for (row, start, size), push in here:
-                place = [row - first_row, start, size]
-                entry = found.setdefault(" ".join(words[place[0]][start : start + size]), [[0.0] * len(columns), []])
-                entry[0] = [a + b for a, b in zip(entry[0], push, strict=True)]
-                entry[1].append(place)
-            ranked = {label: sorted(found.items(), key=lambda item, i=i: -abs(item[1][0][i]))
-                      for i, label in enumerate(labels)}  # fmt: skip
-            return {label: [NgramContribution(ngram, sums[i], places) for ngram, (sums, places)
-                            in ranked[label][: self.top_ngrams] if sums[i] != 0]
-                    for i, label in enumerate(labels)}  # fmt: skip
-
-        return top
+            return None
+        owners, spans, contributions = (t.cpu() for t in self.model.wide.contributions(*batch.inputs))
+        counts = batch.sentence_counts.cpu()
+        spans[:, 0] -= (torch.cumsum(counts, 0) - counts)[owners]
+        sizes = torch.bincount(owners, minlength=len(counts)).tolist()  # owners are sorted
+        return list(zip(spans.split(sizes), contributions.split(sizes), strict=True))
 
     def _shares(self) -> dict[str, float]:
         """Each part's share of the answer, by a name a reader knows; {} without a wide term."""
@@ -175,6 +162,28 @@ class Predictor:
             return {}
         net = {"HAN": "HAN", "FastText": "fastText"}.get(type(self.model.net).__name__, type(self.model.net).__name__)
         return dict(zip((net, "n-gram model"), self.model.wide.mix.tolist(), strict=True))
+
+
+def top_ngrams(
+    spans: torch.Tensor, contributions: torch.Tensor, words: list[list[str]], labels: dict[str, int], top: int
+) -> dict[str, list[NgramContribution]]:
+    """One document's n-grams (occurrences as Predictor._occurrences gives them; `words`: its sentences'
+    words) summed by their text, and for each label (name: its column) the `top` whose contributions
+    are largest either way, largest first; an n-gram that adds nothing (IDF 0: unknown to the model) is left out."""
+    found: dict[str, tuple[list, list]] = {}  # n-gram -> (its occurrences, their contributions)
+    for (sentence, start, size), contribution in zip(
+        spans.tolist(), contributions[:, list(labels.values())], strict=True
+    ):
+        places, adds = found.setdefault(" ".join(words[sentence][start : start + size]), ([], []))
+        places.append([sentence, start, size])
+        adds.append(contribution)
+    sums = {ngram: torch.stack(adds).sum(0).tolist() for ngram, (_, adds) in found.items()}
+    result = {}
+    for i, label in enumerate(labels):
+        ranked = sorted(found, key=lambda ngram: -abs(sums[ngram][i]))
+        result[label] = [NgramContribution(ngram, sums[ngram][i], found[ngram][0]) for ngram in ranked[:top]
+                         if sums[ngram][i] != 0]  # fmt: skip
+    return result
 
 
 def load(path: str | Path, device: str | torch.device = "cpu", precision: str = "32-true") -> Predictor:

@@ -28,6 +28,7 @@ import torch
 from hdc.checkpoint import datamodule_for, load_classifier, read_checkpoint
 from hdc.data.batching import batch_of
 from hdc.errors import HdcError
+from hdc.inference import word_gradients
 from hdc.paths import PROJECT_ROOT
 
 FRACTIONS = (0.1, 0.2, 0.5)
@@ -72,21 +73,12 @@ class Reader:
     def scores(self, document, label: int) -> dict[str, dict[str, dict]]:
         """{"sentence"|"word": {method: {place: score}}}: higher, more important, for `label`."""
         batch = batch_of([document], [0])
-        embedded = []
-        handle = self.model.net.embedding.register_forward_hook(lambda _, __, out: embedded.append(out) or out)
-        try:
-            with torch.enable_grad():
-                logits, word_weights, sentence_weights = self.model.net(*batch.inputs)
-                embedding = embedded[0]
-                (gradient,) = torch.autograd.grad(logits[0, label], embedding)
-        finally:
-            handle.remove()
+        with torch.no_grad():
+            _, words, shares = self.model.net(*batch.inputs)
+        shares = shares[0, label] if shares.dim() == 3 else shares[0]  # label attention: the label's row
+        gradients = word_gradients(self.model.net, batch, torch.tensor([label]))
         places = flat(document)
         sentences = sorted({(p, s) for p, s, _ in places})
-        shares = sentence_weights[0]
-        shares = (shares[label] if shares.dim() == 2 else shares).detach()  # label attention: the label's row
-        words = word_weights.detach()
-        per_word = (gradient * embedding).sum(-1).detach().tolist()  # in the order of the real words
         rng = self.rng
         sentence_scores = {
             "attention": {place: float(shares[i]) for i, place in enumerate(sentences)},
@@ -95,12 +87,12 @@ class Reader:
         }
         word_scores = {"attention": {}, "random": {}, "gradient x input": {}}
         row_of = {place: i for i, place in enumerate(sentences)}
-        for k, (p, s, w) in enumerate(places):
+        for p, s, w in places:
             row = row_of[p, s]
             word_scores["attention"][p, s, w] = float(shares[row] * words[row, w])
             word_scores["random"][p, s, w] = rng.random()
-            word_scores["gradient x input"][p, s, w] = per_word[k]
-            sentence_scores["gradient x input"][p, s] += per_word[k]
+            word_scores["gradient x input"][p, s, w] = float(gradients[row, w])
+            sentence_scores["gradient x input"][p, s] += float(gradients[row, w])
         return {"sentence": sentence_scores, "word": word_scores}
 
 

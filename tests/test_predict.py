@@ -118,3 +118,30 @@ def test_cli_errors_are_one_line(debug_run, tmp_path):
     )
     assert result.returncode == 1 and "Traceback" not in result.stderr and result.stdout == ""
     assert f"{source}, line 1: not JSON" in result.stderr
+
+
+def test_gradient_attribution_shades_words_by_gradient_x_input(debug_run, tmp_path):
+    """attribution=gradient: each word's gradient x input for the predicted label, the same in a batch as
+    alone, shading the page (red for the label, blue against); an unknown attribution is one line."""
+    from hdc.inference import Predictor
+
+    checkpoint = debug_run / "checkpoints" / "last.ckpt"
+    predictor = hdc.load(checkpoint, attribution="gradient")
+    texts = ["A wonderful film. I loved every minute of it.", "Dull and far too long.\n\nThe acting was poor."]
+    together = predictor.predict(texts)
+    for prediction, text in zip(together, texts, strict=True):
+        [alone] = predictor.predict([text])
+        for sentence, own in zip(prediction.sentences, alone.sentences, strict=True):
+            assert len(sentence.word_attributions) == len(sentence.words)
+            assert sentence.word_attributions == pytest.approx(own.word_attributions, abs=1e-5)
+    values = [a for s in together[0].sentences for a in s.word_attributions]
+    assert any(a > 0 for a in values) and any(a < 0 for a in values)  # a word for the label and one against
+    page = attention_html(together)
+    assert page.count("data-attribution=") == sum(len(s.words) for p in together for s in p.sentences)
+    assert "rgba(40, 90, 220" in page and "rgba(220, 40, 40" in page
+    assert not any(s.word_attributions for s in hdc.load(checkpoint).predict(texts)[0].sentences)  # off by default
+    with pytest.raises(HdcError, match="attribution='saliency': expected one of"):
+        Predictor(predictor.model, attribution="saliency")
+    result = run_entry_point("predict.py", tmp_path / "run", f"ckpt_path={checkpoint}", "input=-", "output=-",
+                             "attribution=gradient", stdin=texts[0])  # fmt: skip
+    assert json.loads(result.stdout)["sentences"][0]["word_attributions"]

@@ -136,6 +136,13 @@ def test_a_bad_checkpoint_is_one_line_before_serving(tmp_path):
     assert f"ckpt_path={tmp_path}/missing.ckpt: no such checkpoint file" in result.stdout + result.stderr
 
 
+def test_an_unknown_attribution_is_one_line_before_serving(debug_run, tmp_path):
+    checkpoint = debug_run / "checkpoints" / "last.ckpt"
+    result = run_entry_point("serve.py", tmp_path, f"ckpt_path={checkpoint}", "attribution=saliency", check=False)
+    assert result.returncode == 1 and "Traceback" not in result.stdout + result.stderr
+    assert "attribution='saliency': expected one of ['attention', 'gradient']" in result.stdout + result.stderr
+
+
 def test_the_load_script_measures_both_modes_and_memory(debug_run, tmp_path):
     out = tmp_path / "load.json"
     command = [sys.executable, "scripts/load_test.py", str(debug_run / "checkpoints" / "last.ckpt"), "--requests", "6",

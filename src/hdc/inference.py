@@ -11,8 +11,12 @@ import torch
 
 from hdc.checkpoint import load_classifier
 from hdc.data.batching import batch_of
+from hdc.errors import HdcError
+from hdc.models.han import HAN
 from hdc.module import DocumentClassifier
 from hdc.precision import autocast, checked
+
+ATTRIBUTIONS = ("attention", "gradient")  # what shades the words: the HAN's attention, or gradient x input
 
 
 @dataclass
@@ -27,6 +31,9 @@ class Sentence:
     word_weights: list[float]
     paragraph: int = 0
     label_weights: dict[str, float] = field(default_factory=dict)
+    # With attribution="gradient": each word's gradient x input for the most probable label in the HAN
+    # (negative: against it), the pages' word shades.
+    word_attributions: list[float] = field(default_factory=list)
 
 
 @dataclass
@@ -74,7 +81,9 @@ class Prediction:
 class Predictor:
     """A trained classifier that reads raw text: the checkpoint's own tokenizer, caps and label names.
     `precision` is a Trainer's ("32-true", "bf16-mixed", "16-mixed"): the forward pass runs under the
-    same autocast; probabilities and attention weights come out in fp32."""
+    same autocast; probabilities and attention weights come out in fp32. `attribution="gradient"`
+    adds each word's gradient x input (Sentence.word_attributions): at the word level more faithful
+    to the HAN than its attention (results/FAITHFULNESS.md)."""
 
     def __init__(
         self,
@@ -83,10 +92,12 @@ class Predictor:
         batch_size: int = 64,
         precision: str = "32-true",
         top_ngrams: int = 10,
+        attribution: str = "attention",
     ):
         self.precision = checked(precision)  # an unknown precision: one line, before any work
+        checked_attribution(attribution, type(model.net).__name__)
         self.model, self.device, self.batch_size = model.to(device).eval(), device, batch_size
-        self.top_ngrams = top_ngrams
+        self.top_ngrams, self.attribution = top_ngrams, attribution
 
     @property
     def label_names(self) -> list[str]:
@@ -108,6 +119,9 @@ class Predictor:
                 parts, word_weights, sentence_weights = self.model.parts(batch)
                 logits = self.model.answer(parts)
             occurrences = self._occurrences(batch)
+            attributions = None
+            if self.attribution == "gradient":
+                attributions = word_gradients(self.model.net, batch, logits.argmax(1)).cpu().tolist()
             probabilities = self.model.task.probabilities(logits).cpu().tolist()
             shares, by_part = self._shares(), {}
             if shares:  # a wide term: each part's own probabilities too
@@ -132,8 +146,9 @@ class Predictor:
                 for s, ((paragraph, sentence_words), weight) in enumerate(zip(in_order, weights, strict=False)):
                     own = {name: label_weights[s] for name, label_weights in by_sentence.items()}  # weights: padded
                     sentences.append(
-                        Sentence(weight, sentence_words, word_weights[row][: len(sentence_words)], paragraph, own)
-                    )
+                        Sentence(weight, sentence_words, word_weights[row][: len(sentence_words)], paragraph, own,
+                                 attributions[row][: len(sentence_words)] if attributions else [])
+                    )  # fmt: skip
                     row += 1
                 by_label = dict(zip(self.label_names, probs, strict=True))
                 own = {name: dict(zip(self.label_names, part[d], strict=True)) for name, part in by_part.items()}
@@ -164,6 +179,32 @@ class Predictor:
         return dict(zip((net, "n-gram model"), self.model.wide.mix.tolist(), strict=True))
 
 
+def checked_attribution(attribution: str, net: str) -> str:
+    """An attribution a net (its class name) can give, or one line saying why not."""
+    if attribution not in ATTRIBUTIONS:
+        raise HdcError(f"attribution={attribution!r}: expected one of {list(ATTRIBUTIONS)}")
+    if attribution == "gradient" and net != HAN.__name__:
+        raise HdcError(f"attribution=gradient reads a HAN's embedded words; this model's net is {net}")
+    return attribution
+
+
+def word_gradients(net: HAN, batch, labels: torch.Tensor) -> torch.Tensor:
+    """Gradient x input: for each document's `labels` logit in the HAN, its gradient on each embedded
+    word dotted with that embedding, [sentences, words] (0 on padding). Documents do not touch one
+    another in a batch (padding changes no output), so one backward pass gives every document's."""
+    embedded = []
+    handle = net.embedding.register_forward_hook(lambda module, inputs, output: embedded.append(output))
+    try:
+        with torch.enable_grad():
+            logits = net(*batch.inputs)[0]
+            (gradient,) = torch.autograd.grad(logits.gather(1, labels[:, None]).sum(), embedded[0])
+    finally:
+        handle.remove()
+    values = (gradient * embedded[0]).sum(-1).detach().float()
+    words = torch.arange(batch.word_ids.size(1), device=values.device) < batch.word_counts[:, None]
+    return values.new_zeros(words.shape).masked_scatter(words, values)
+
+
 def top_ngrams(
     spans: torch.Tensor, contributions: torch.Tensor, words: list[list[str]], labels: dict[str, int], top: int
 ) -> dict[str, list[NgramContribution]]:
@@ -186,6 +227,8 @@ def top_ngrams(
     return result
 
 
-def load(path: str | Path, device: str | torch.device = "cpu", precision: str = "32-true") -> Predictor:
+def load(
+    path: str | Path, device: str | torch.device = "cpu", precision: str = "32-true", attribution: str = "attention"
+) -> Predictor:
     """A Predictor from an hdc checkpoint (read with weights_only=True: no pickled code runs)."""
-    return Predictor(load_classifier(path, device), device, precision=precision)
+    return Predictor(load_classifier(path, device), device, precision=precision, attribution=attribution)

@@ -60,7 +60,8 @@ def write_predictions(predictions: list[Prediction], target: str) -> None:
 
 
 def predict(cfg: DictConfig) -> list[Prediction]:
-    predictor = Predictor(load_classifier(cfg.ckpt_path, cfg.device), cfg.device, cfg.batch_size, cfg.precision)
+    predictor = Predictor(load_classifier(cfg.ckpt_path, cfg.device), cfg.device, cfg.batch_size, cfg.precision,
+                          attribution=cfg.get("attribution", "attention"))  # fmt: skip
     texts, labels = read_documents(cfg.input, cfg.blocks)
     predictions = predictor.predict(texts)
     write_predictions(predictions, cfg.output)

@@ -28,7 +28,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from hdc.checkpoint import read_checkpoint
 from hdc.errors import HdcError, reported_as_one_line
-from hdc.inference import Prediction, load
+from hdc.inference import Prediction, checked_attribution, load
 from hdc.paths import CONFIG_DIR
 from hdc.precision import checked
 
@@ -51,13 +51,17 @@ class PredictRequest(BaseModel):
 
 
 class ClassifierAPI(ls.LitAPI):
-    def __init__(self, ckpt_path: str, precision: str, batch_size: int, max_documents: int, **batching):
+    def __init__(
+        self, ckpt_path: str, precision: str, batch_size: int, max_documents: int, attribution: str = "attention",
+        **batching,
+    ):  # fmt: skip
         super().__init__(api_path="/predict", **batching)
         self.ckpt_path, self.precision, self.batch_size, self.max_documents = (
             ckpt_path, precision, batch_size, max_documents)  # fmt: skip
+        self.attribution = attribution
 
     def setup(self, device: str) -> None:
-        self.predictor = load(self.ckpt_path, device, self.precision)
+        self.predictor = load(self.ckpt_path, device, self.precision, self.attribution)
         self.predictor.batch_size = self.batch_size
 
     def decode_request(self, request: PredictRequest) -> tuple[list[str], bool]:
@@ -157,8 +161,11 @@ def serve(cfg: DictConfig) -> None:
         info = model_info(cfg.ckpt_path)
     except HdcError as error:
         raise HdcError(f"ckpt_path={error}") from None
+    attribution = checked_attribution(
+        cfg.get("attribution", "attention"), info["model"]["net"]["_target_"].split(".")[-1]
+    )
     api = ClassifierAPI(
-        str(cfg.ckpt_path), cfg.precision, cfg.batch_size, cfg.max_documents,
+        str(cfg.ckpt_path), cfg.precision, cfg.batch_size, cfg.max_documents, attribution,
         max_batch_size=cfg.max_batch_size, batch_timeout=cfg.batch_timeout,
     )  # fmt: skip
     server = ls.LitServer(

@@ -42,9 +42,15 @@ body { font-family: Georgia, serif; max-width: 60em; margin: 2em auto; color: #2
 
 def word_intensities(prediction: Prediction, weights: Sequence[float] | None = None) -> list[list[float]]:
     """sqrt(sentence weight) x word weight, divided by the document's largest value (0..1); `weights`:
-    the sentences' weights to use (one label's, with label attention), else their own."""
+    the sentences' weights to use (one label's, with label attention), else their own. With gradient
+    attributions (Sentence.word_attributions): their sizes instead, over the document's largest."""
     weights = [s.weight for s in prediction.sentences] if weights is None else weights
-    raw = [[weight**0.5 * w for w in s.word_weights] for s, weight in zip(prediction.sentences, weights, strict=True)]
+    if any(s.word_attributions for s in prediction.sentences):
+        raw = [[abs(a) for a in s.word_attributions] for s in prediction.sentences]
+    else:
+        raw = [
+            [weight**0.5 * w for w in s.word_weights] for s, weight in zip(prediction.sentences, weights, strict=True)
+        ]
     top = max((x for row in raw for x in row), default=0.0) or 1.0
     return [[x / top for x in row] for row in raw]
 
@@ -136,11 +142,17 @@ def _sentences_html(prediction: Prediction, label: str | None = None) -> str:
     ):
         starts_paragraph, paragraph = sentence.paragraph != paragraph, sentence.paragraph
         words = []
-        for i, (word, w, x) in enumerate(zip(sentence.words, sentence.word_weights, intensities, strict=True)):
+        attributions = sentence.word_attributions or [None] * len(sentence.words)
+        for i, (word, w, x, a) in enumerate(
+            zip(sentence.words, sentence.word_weights, intensities, attributions, strict=True)
+        ):
             side, title = marks.get((number, i), ("", ""))
             mark = f' {side}" title="{escape(title)}' if side else ""
-            words.append(f'<span class="word{mark}" data-weight="{w:.6g}" '
-                         f'style="background: rgba(220, 40, 40, {x:.3f})">{escape(word)}</span>')  # fmt: skip
+            color, data = "220, 40, 40", f'data-weight="{w:.6g}"'
+            if a is not None:  # gradient x input: red for the label, blue against it
+                color, data = ("220, 40, 40" if a >= 0 else "40, 90, 220"), f'{data} data-attribution="{a:.6g}"'
+            words.append(f'<span class="word{mark}" {data} style="background: rgba({color}, {x:.3f})">'
+                         f"{escape(word)}</span>")  # fmt: skip
         words = " ".join(words)
         bar = f'<span style="width: {100 * weight:.1f}%"></span>'
         rows.append(
@@ -163,7 +175,8 @@ def attention_html(
         "weight scaled by its sentence's, sqrt(sentence weight) &times; word weight, relative to the "
         "document's strongest word. With label attention, each predicted label has its own bars and shades. "
         "Underlined: the n-grams listed for the label, solid where the n-gram model counts them for it, "
-        "dotted where against. "
+        "dotted where against. With attribution=gradient, words are shaded by gradient x input instead: red "
+        "for the predicted label, blue against it. "
         "Long sentences appear wrapped as the model read them.</p>"
     )
     return (

@@ -2,6 +2,7 @@
 
     python scripts/faithfulness.py CHECKPOINT [--split test] [--limit 500] [--out results/faithfulness_NAME.json]
                                    [--plot results/faithfulness_NAME.png]
+    python scripts/faithfulness.py --table results/faithfulness_*.json    # their markdown table
 
 For each of `--limit` documents of the split (a seeded sample) and its predicted label, the sentences
 (and, separately, the words) are ranked three ways: by the HAN's attention (a sentence's share of the
@@ -140,12 +141,18 @@ def measure(reader: Reader, documents, empty, part: str) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("checkpoint")
+    parser.add_argument("checkpoint", nargs="?")
+    parser.add_argument("--table", nargs="+", metavar="JSON", help="print the markdown table of these reports")
     parser.add_argument("--split", default="test")
     parser.add_argument("--limit", type=int, default=500)
     parser.add_argument("--out")
     parser.add_argument("--plot")
     args = parser.parse_args()
+    if args.table:
+        print(table([json.loads(Path(path).read_text()) for path in args.table]))
+        return
+    if not args.checkpoint:
+        parser.error("a checkpoint, or --table")
     torch.manual_seed(0)
     try:
         saved = read_checkpoint(args.checkpoint)
@@ -173,6 +180,19 @@ def main() -> None:
         Path(args.out).write_text(json.dumps(report, indent=2) + "\n")
     if args.plot:
         plot(report, Path(args.plot))
+
+
+def table(reports: list[dict]) -> str:
+    """One row per report, answer and level: each ranking's comprehensiveness / sufficiency."""
+    header = "| model | answer | level | " + " | ".join(f"{m}: comp. / suff." for m in METHODS) + " |"
+    rows = [header, "|---" * (3 + len(METHODS)) + "|"]
+    for report in reports:
+        name = f"`{Path(report['checkpoint']).parent.parent.name}` ({report['documents']} documents)"
+        for answer, levels in report["results"].items():
+            for level, scores in levels.items():
+                cells = [f"{scores[m]['comprehensiveness']:.3f} / {scores[m]['sufficiency']:.3f}" for m in METHODS]
+                rows.append(f"| {name} | {answer} | {level}s | " + " | ".join(cells) + " |")
+    return "\n".join(rows)
 
 
 def plot(report: dict, path: Path) -> None:

@@ -7,11 +7,11 @@ sentence attention that falls on its own article (with shared attention every la
 weights), beside the article's share of the document's sentences: what uniform attention gives.
 
     python scripts/label_reading.py CHECKPOINT [CHECKPOINT ...] --corpus r8 [--proxies data/proxies]
-                                    [--out results/label_reading_r8.json]
+
+prints a markdown table, one row per checkpoint (named by its run folder).
 """
 
 import argparse
-import json
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -50,17 +50,23 @@ def main() -> None:
     parser.add_argument("checkpoints", nargs="+")
     parser.add_argument("--corpus", required=True, help="r8 or 20ng: <proxies>/<corpus>_multi and its source")
     parser.add_argument("--proxies", default="data/proxies")
-    parser.add_argument("--out", help="a JSON file for the results")
     args = parser.parse_args()
     folder = Path(args.proxies)
     table = pq.read_table(folder / args.corpus / "test.parquet").to_pylist()
     source = {row["text"].strip(): str(row["label"]) for row in table}
     rows = pq.read_table(folder / f"{args.corpus}_multi" / "test.parquet").to_pylist()
     digests = [(row["text"], [str(label) for label in row["labels"]]) for row in rows if len(row["labels"]) > 1]
-    results = [readings(checkpoint, digests, source) for checkpoint in args.checkpoints]
-    print(json.dumps(results, indent=2))
-    if args.out:
-        Path(args.out).write_text(json.dumps({"corpus": args.corpus, "results": results}, indent=2) + "\n")
+    print(
+        "| run | (document, label) pairs | attention on the label's own article | the article's share of the "
+        "sentences | pairs with most attention there |"
+    )
+    print("|---|---|---|---|---|")
+    for checkpoint in args.checkpoints:
+        found = readings(checkpoint, digests, source)
+        print(
+            f"| `{Path(checkpoint).parent.parent.name}` | {found['pairs']} | {found['attention_on_own_article']:.3f} | "
+            f"{found['uniform_share_of_own_article']:.3f} | {found['pairs_with_most_attention_on_own_article']:.3f} |"
+        )
 
 
 if __name__ == "__main__":

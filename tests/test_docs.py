@@ -1,5 +1,6 @@
 """The README's one results table copies numbers whose home is a results file: it must agree with them."""
 
+import json
 import re
 
 from tests.conftest import ROOT
@@ -68,7 +69,9 @@ def test_the_readme_results_table_agrees_with_the_results_files():
 
 # The multi-label table's columns -> the words that name its row in results/MULTILABEL.md.
 MULTILABEL_COLUMNS = {"default recipe": "default recipe (HAN + wide term)", "`model=fasttext`": "fastText baseline",
-                      "`model.wide=null`": "the HAN alone"}  # fmt: skip
+                      "`model.wide=null`": "the HAN alone (shared attention",
+                      "`model/net=han_label_attention`": "default recipe, label attention",
+                      "`model.wide=null model/net=han_label_attention`": "the HAN alone, label attention"}  # fmt: skip
 
 
 def test_the_readme_multi_label_table_agrees_with_the_results_files():
@@ -105,3 +108,14 @@ def test_every_relative_link_of_the_docs_leads_somewhere():
             if not path.exists() or (anchor and path.suffix == ".md" and anchor not in anchors(path)):
                 broken.append(f"{page.relative_to(ROOT)}: {target}")
     assert broken == [] and seen > 20
+
+
+def test_the_faithfulness_table_is_what_its_reports_give():
+    """results/FAITHFULNESS.md's table is scripts/faithfulness.py --table of the reports beside it, in their order."""
+    from scripts.faithfulness import table as faithfulness_table
+
+    text = (ROOT / "results" / "FAITHFULNESS.md").read_text()
+    reports = list(dict.fromkeys(re.findall(r"results/(faithfulness_\w+\.json)", text.split("| model |")[0])))
+    assert reports, "the page names the reports its table comes from"
+    expected = faithfulness_table([json.loads((ROOT / "results" / name).read_text()) for name in reports])
+    assert expected in text

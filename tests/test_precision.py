@@ -41,13 +41,14 @@ def cuda_autocast(monkeypatch, dtype: torch.dtype):
 @pytest.mark.parametrize("kind", POOLINGS)
 def test_pooling_is_fp32_whatever_precision_the_encoder_gives(kind, dtype, monkeypatch):
     torch.manual_seed(0)
-    pooling = Pooling(kind, 8, 6)
+    pooling = Pooling(kind, 8, 6, labels=2 if kind == "label_attention" else 1)  # label attention: per label
     h, units = torch.randn(10, 8), torch.tensor([0, 0, 0, 1, 1, 2, 2, 2, 2, 2])
     expected, _ = pooling(h, units, 3)
     with cuda_autocast(monkeypatch, LOW[dtype]):
         vectors, weights = pooling(h.to(LOW[dtype]), units, 3)
     assert vectors.dtype == weights.dtype == torch.float32
-    torch.testing.assert_close(torch.zeros(3).index_add(0, units, weights), torch.ones(3), atol=1e-6, rtol=0)
+    sums = torch.zeros(3, *weights.shape[1:]).index_add(0, units, weights)
+    torch.testing.assert_close(sums, torch.ones_like(sums), atol=1e-6, rtol=0)
     torch.testing.assert_close(vectors, expected, atol=0.03, rtol=0.03)  # h itself was rounded to `dtype`
 
 

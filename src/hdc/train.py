@@ -69,10 +69,10 @@ def stop_on_the_net(cfg: DictConfig) -> None:
     stopping = (cfg.get("callbacks") or {}).get("early_stopping")
     if cfg.model.get("wide") is None or not isinstance(stopping, DictConfig):
         return
-    with open_dict(cfg):
-        if stopping.get("monitor") in ("val/acc", "val/f1_micro"):  # the task's monitor; one a user chose stays
+    if stopping.get("monitor") in ("val/acc", "val/f1_micro"):  # the task's monitor; one a user chose stays
+        with open_dict(cfg):
             stopping.monitor = f"{stopping.monitor}_net"
-    log.info(f"With a wide term, early stopping follows the net's own {stopping.monitor}")
+        log.info(f"With a wide term, early stopping follows the net's own {stopping.monitor}")
 
 
 def fit_bags(model: DocumentClassifier, datamodule: HFDataModule) -> None:

@@ -215,3 +215,19 @@ def test_a_run_of_a_few_dozen_steps_says_so(tmp_path, data, caplog):
         overrides = ["data.train_fraction=0.01", "trainer.max_epochs=2", "trainer.limit_val_batches=2", "test=false"]
         train_in_process(tmp_path, *data, *overrides, debug=None)
     assert "only about 8 optimizer steps: too few to learn from; raise trainer.max_epochs" in caplog.text
+
+
+def test_early_stopping_follows_the_net_only_with_a_wide_term_and_only_the_tasks_monitor():
+    from omegaconf import OmegaConf
+
+    from hdc.train import stop_on_the_net
+
+    def stopped(wide, monitor):
+        cfg = OmegaConf.create({"model": {"wide": wide}, "callbacks": {"early_stopping": {"monitor": monitor}}})
+        stop_on_the_net(cfg)
+        return cfg.callbacks.early_stopping.monitor
+
+    assert stopped({"_target_": "WideTerm"}, "val/acc") == "val/acc_net"
+    assert stopped({"_target_": "WideTerm"}, "val/f1_micro") == "val/f1_micro_net"
+    assert stopped({"_target_": "WideTerm"}, "val/loss") == "val/loss"  # the user's own choice stays
+    assert stopped(None, "val/acc") == "val/acc"  # no wide term: the answer is the net's

@@ -85,14 +85,16 @@ def ngrams_html(prediction: Prediction) -> str:
     """Each predicted label's n-grams that moved the n-gram model's logit most, with their contributions:
     underlined solid where they argue for the label, dotted where against (as they are marked in the text)."""
     lines = []
+    # At a share of 0 the n-gram model's reasons did not make the answer: listed, but said so.
+    unused = " (its share of this answer is 0: not used for it)" if list(prediction.shares.values())[1:] == [0] else ""
     for label, found in prediction.ngram_contributions.items():
         items = ", ".join(
             f'<span class="ngram {"for" if c.contribution > 0 else "against"}" '
             f'data-contribution="{c.contribution:.6g}">{escape(c.ngram)}</span> {c.contribution:+.2f}'
             for c in found
         )
-        lines.append(f'<div class="ngrams" data-label="{escape(label)}">n-gram model, for <b>{escape(label)}</b>: '
-                     f"{items or 'no n-gram it knows'}</div>")  # fmt: skip
+        lines.append(f'<div class="ngrams" data-label="{escape(label)}">n-gram model{unused}, for '
+                     f"<b>{escape(label)}</b>: {items or 'no n-gram it knows'}</div>")  # fmt: skip
     return "".join(lines)
 
 
@@ -176,7 +178,7 @@ def attention_html(
         "document's strongest word. With label attention, each predicted label has its own bars and shades. "
         "Underlined: the n-grams listed for the label, solid where the n-gram model counts them for it, "
         "dotted where against. With attribution=gradient, words are shaded by gradient x input instead: red "
-        "for the predicted label, blue against it. "
+        "for the most probable label (in every label's heatmap), blue against it. "
         "Long sentences appear wrapped as the model read them.</p>"
     )
     return (

@@ -8,9 +8,8 @@ Rows: `default` is the default recipe's classifier (the HAN with its wide term b
 from the user's overrides alone; `paper_adamw` is the paper's model (no dropout, no wide term, words
 seen more than 5 times, caps 60 x 80): the same overrides with `recipe=paper_adamw` composed on top,
 so any cap or batch size given on the command line holds in both rows (--rows picks some). Each row
-builds its data module and model as train.py does (hdc.module.DocumentClassifier from the composed
-config, wide term fitted by hdc.train.fit_bags on the row's training split; `wide_fit_s` is that
-one-off cost).
+builds its data module and model as train.py does (hdc.build: the classifier started on the row's
+training split by fit_to_training_split; `wide_fit_s` is that one-off cost, mostly the wide term's fit).
 
 Everything runs on real batches after warm-up and is repeated; each figure is the median of the
 repeats, with min and max beside it. Training is the module's own step: `training_step` (the net's
@@ -51,14 +50,13 @@ from pathlib import Path
 import lightning
 import torch
 from hydra import compose, initialize_config_dir
-from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
+from hdc.build import build_data, build_model, fit_to_training_split
 from hdc.data.batching import BucketedBatches, padding_fractions
 from hdc.data.encoded import encode_documents
 from hdc.paths import CONFIG_DIR
 from hdc.precision import autocast
-from hdc.train import fit_bags
 
 # Row name: (overrides composed on top of the user's, what it is).
 ROWS = {
@@ -204,8 +202,7 @@ def benchmark(overrides: list[str], args, profile: Path | None) -> dict:
         cfg = compose("train.yaml", overrides=overrides)
     lightning.seed_everything(cfg.seed, workers=True, verbose=False)
     start = time.perf_counter()
-    datamodule = instantiate(cfg.data, _convert_="all")
-    datamodule.setup("fit")
+    datamodule = build_data(cfg)
     setup_s = time.perf_counter() - start  # the tokenizer: trained on a first run, read from the cache after
     start = time.perf_counter()
     encoded = datamodule.encoded("train")
@@ -232,15 +229,9 @@ def benchmark(overrides: list[str], args, profile: Path | None) -> dict:
         )
     )
 
-    model = instantiate(
-        cfg.model,
-        vocab_size=datamodule.encoder.tokenizer.get_vocab_size(),
-        label_names=datamodule.label_names,
-        encoder=datamodule.encoder,
-        _convert_="all",
-    )
+    model = build_model(cfg, datamodule, fit=False)
     start = time.perf_counter()
-    fit_bags(model, datamodule)  # before the model moves, as in train.py
+    fit_to_training_split(model, datamodule)  # before the model moves, as in train.py
     wide_fit_s = time.perf_counter() - start
     model.to(args.device)
     step = Step(model, cfg, args.device)

@@ -29,8 +29,8 @@ def encode(folder: str, cache: str, overrides: list[str]) -> dict:
     """In this process: tokenizer and encoded splits of `folder`, into the empty `cache`."""
     import pyarrow.parquet as pq
     from hydra import compose, initialize_config_dir
-    from hydra.utils import instantiate
 
+    from hdc.build import build_data
     from hdc.data.datamodule import available_cores
     from hdc.paths import CONFIG_DIR
 
@@ -39,8 +39,7 @@ def encode(folder: str, cache: str, overrides: list[str]) -> dict:
     documents = sum(pq.ParquetFile(f).metadata.num_rows for f in Path(folder).glob("train*.parquet"))
     result: dict = {"folder": folder, "documents": documents, "processes": cfg.data.encode_workers or available_cores()}
     start = time.perf_counter()
-    datamodule = instantiate(cfg.data, _convert_="all")
-    datamodule.setup("fit")
+    datamodule = build_data(cfg)
     result["tokenizer_s"] = time.perf_counter() - start
     for stage in ("train", "val", "test"):
         start = time.perf_counter()

@@ -17,7 +17,7 @@ LAYERS = [
      "hdc.data.word2vec", "hdc.data.datamodule"},
     {"hdc.task", "hdc.optim"},
     {"hdc.module"},
-    {"hdc.checkpoint"},
+    {"hdc.checkpoint", "hdc.build"},
     {"hdc.inference", "hdc.viz.heatmap", "hdc.callbacks", "hdc.sweep"},
     {"hdc", "hydra_plugins.hdc_optuna_sweeper", "hydra_plugins.hdc_optuna_sweeper.optuna_sweeper", *ENTRY_MODULES},
 ]  # fmt: skip

@@ -322,3 +322,16 @@ def test_label_attention_sends_each_label_to_its_own_sentences(tmp_path_factory)
     assert (
         page.count('class="label-attention"') == 2 and 'data-label="energy"' in page and 'data-label="sports"' in page
     )
+
+
+def test_eval_unsets_the_separator_of_training_for_a_file_of_lists(tmp_path):
+    """Trained on "a, b" strings split at ",", evaluated on a file whose column holds lists."""
+    joined = write_splits(tmp_path / "joined", {"train": 200, "test": 50}, label=lambda labels: ", ".join(labels))
+    lists = write_splits(tmp_path / "lists", {"train": 10, "test": 50})
+    cache = f"paths.cache_dir={tmp_path / 'cache'}"
+    train_in_process(tmp_path / "run", f"data.path={joined}", "data.label_column=labels", "data.label_separator=','",
+                     cache, "logger=none", "data.min_frequency=1")  # fmt: skip
+    checkpoint = next((tmp_path / "run" / "checkpoints").glob("epoch_*.ckpt"))
+    evaluated = evaluate_in_process(tmp_path / "eval", f"ckpt_path={checkpoint}", f"data.path={lists}", cache,
+                                    "data.label_separator=''")  # fmt: skip
+    assert evaluated["test/documents"] == 50 and "test/f1_micro" in evaluated

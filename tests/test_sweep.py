@@ -2,6 +2,7 @@
 sweeper (resumable study, pruning, best parameters that train.py takes back) and W&B runs per job."""
 
 import csv
+import json
 import os
 import signal
 import subprocess
@@ -14,6 +15,7 @@ import yaml
 from omegaconf import OmegaConf
 from optuna.trial import TrialState
 
+from hdc.sweep import write_summary
 from tests.conftest import ROOT, compose, metrics
 
 TINY = ["recipe=paper_adamw", "debug=fast", "logger=none"]
@@ -146,3 +148,18 @@ def test_wandb_sweep_parameters_are_train_py_overrides(tmp_path):
             node = node[int(part)] if isinstance(node, list) else node[part]
         assert node == value
     assert config["optimized_metric"] == sweep["metric"]["name"]
+
+
+def test_the_summary_reads_the_metric_the_jobs_optimised(tmp_path):
+    """A multi-label sweep's jobs optimise val/f1_micro_best (run.json says so), not the sweep's val/acc_best."""
+    for job, value in (("0", 0.5), ("1", None)):  # job 1 failed before writing its metrics
+        (tmp_path / job / ".hydra").mkdir(parents=True)
+        (tmp_path / job / ".hydra" / "overrides.yaml").write_text(f"- seed={job}\n")
+        (tmp_path / job / "run.json").write_text(json.dumps({"optimized_metric": "val/f1_micro_best"}))
+        if value is not None:
+            (tmp_path / job / "metrics.json").write_text(json.dumps({"val/f1_micro_best": value}))
+    rows = summary(write_summary(tmp_path, "val/acc_best").parent)
+    assert [(row["job"], row["val/f1_micro_best"], row["status"]) for row in rows] == [
+        ("0", "0.5", "finished"),
+        ("1", "", "failed or running"),
+    ]

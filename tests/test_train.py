@@ -1,7 +1,6 @@
 """train.py end to end through Hydra, as a user runs it (on real IMDB documents)."""
 
 import json
-import logging
 import os
 
 import pytest
@@ -167,7 +166,7 @@ def test_a_checkpoint_of_another_format_is_one_line_wherever_it_is_read(debug_ru
     checkpoint["hdc"]["format"] = 1
     old = tmp_path / "old.ckpt"
     torch.save(checkpoint, old)
-    message = "an hdc checkpoint of format 1; this hdc reads format 3: train it again"
+    message = "an hdc checkpoint of format 1; this hdc reads format 4: train it again"
     with pytest.raises(HdcError, match=message):
         hdc.load(old)
     with pytest.raises(HdcError, match=message):
@@ -209,25 +208,30 @@ def test_a_run_stopped_by_steps_before_its_first_validation_ends_normally(tmp_pa
     assert "train/loss" in metrics and "test/acc" in json.loads((tmp_path / "metrics.json").read_text())
 
 
-def test_a_run_of_a_few_dozen_steps_says_so(tmp_path, data, caplog):
-    """A few hundred documents at 8 epochs are too few steps to learn from (results/recipe_probes.md)."""
-    with caplog.at_level(logging.WARNING, logger="hdc.train"):
-        overrides = ["data.train_fraction=0.01", "trainer.max_epochs=2", "trainer.limit_val_batches=2", "test=false"]
-        train_in_process(tmp_path, *data, *overrides, debug=None)
-    assert "only about 8 optimizer steps: too few to learn from; raise trainer.max_epochs" in caplog.text
+def test_a_small_corpus_trains_at_least_the_floors_steps_validated_as_often(tmp_path, data):
+    """About 225 documents, 4 batches an epoch, 2 epochs: min_optimizer_steps=24 makes it 6 epochs, validated
+    after the 3rd and 6th (hdc.train.scale_epochs; the default recipe sets a floor)."""
+    overrides = ["data.train_fraction=0.01", "trainer.max_epochs=2", "min_optimizer_steps=24", "test=false"]
+    train_in_process(tmp_path, *data, *overrides, "trainer.limit_val_batches=2", debug=None)
+    header, *rows = (tmp_path / "csv" / "metrics.csv").read_text().splitlines()
+    columns = header.split(",")
+    validated = [row.split(",") for row in rows if row.split(",")[columns.index("val/acc")]]
+    assert [int(row[columns.index("epoch")]) for row in validated] == [2, 5]
+    assert int(validated[-1][columns.index("step")]) + 1 >= 24
 
 
-def test_early_stopping_follows_the_net_only_with_a_wide_term_and_only_the_tasks_monitor():
-    from omegaconf import OmegaConf
+def test_monitors_are_named_once_in_config_and_follow_the_tasks_metric(tmp_path):
+    """train.py sets `metric` from the data; checkpoints follow the answer, early stopping the net's own
+    score (the same as the answer's without a wide term), a sweep the answer's best; a user's monitor stays."""
 
-    from hdc.train import stop_on_the_net
+    def monitors(cfg):
+        callbacks = cfg.callbacks
+        return (callbacks.model_checkpoint.monitor, callbacks.early_stopping.monitor, cfg.model.scheduler.monitor,
+                cfg.optimized_metric)  # fmt: skip
 
-    def stopped(wide, monitor):
-        cfg = OmegaConf.create({"model": {"wide": wide}, "callbacks": {"early_stopping": {"monitor": monitor}}})
-        stop_on_the_net(cfg)
-        return cfg.callbacks.early_stopping.monitor
-
-    assert stopped({"_target_": "WideTerm"}, "val/acc") == "val/acc_net"
-    assert stopped({"_target_": "WideTerm"}, "val/f1_micro") == "val/f1_micro_net"
-    assert stopped({"_target_": "WideTerm"}, "val/loss") == "val/loss"  # the user's own choice stays
-    assert stopped(None, "val/acc") == "val/acc"  # no wide term: the answer is the net's
+    cfg = compose_train(tmp_path, "model/scheduler=plateau", debug=None)
+    assert monitors(cfg) == ("val/acc", "val/acc_net", "val/acc", "val/acc_best")
+    cfg.metric = "f1_micro"
+    assert monitors(cfg) == ("val/f1_micro", "val/f1_micro_net", "val/f1_micro", "val/f1_micro_best")
+    cfg = compose_train(tmp_path, "callbacks.early_stopping.monitor=val/loss", debug=None)
+    assert cfg.callbacks.early_stopping.monitor == "val/loss"

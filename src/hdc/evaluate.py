@@ -61,6 +61,8 @@ def evaluate(cfg: DictConfig) -> dict:
     checkpoint = read_checkpoint(cfg.ckpt_path, cfg.device)
     model = load_classifier(checkpoint, cfg.device)
     chosen = {k: v for k, v in cfg.data.items() if v is not None and k != "split"}
+    if chosen.get("label_separator") == "":  # unset the checkpoint's: this file's label column holds lists
+        chosen["label_separator"] = None
     datamodule = datamodule_for(
         checkpoint, model, "test", cfg.paths.data_dir, cfg.paths.cache_dir, **chosen, test_split=cfg.data.split
     )

@@ -13,7 +13,7 @@ from hdc.models import Factory, spec
 from hdc.optim import check_finite, check_resumed_schedule, clip_gradients, optimizers
 from hdc.task import MixLosses, Task, ThresholdCounts
 
-CHECKPOINT_FORMAT = 3  # the "hdc" entry's "format": hdc.checkpoint reads this one and refuses any other
+CHECKPOINT_FORMAT = 4  # the "hdc" entry's "format": hdc.checkpoint reads this one and refuses any other
 
 
 class DocumentClassifier(L.LightningModule):
@@ -46,14 +46,21 @@ class DocumentClassifier(L.LightningModule):
         self.net = net(vocab_size=vocab_size, num_classes=task.num_labels)
         self.wide = wide(vocab_size=vocab_size, num_classes=task.num_labels) if wide else None
         self.train_metrics, self.val_metrics, self.test_metrics = map(task.metrics, ("train/", "val/", "test/"))
-        parts = ("net", "wide") if wide else ()
+        self.part_names = parts = ("net", "wide") if wide else ("net",)  # the net's own score, always
         self.val_parts, self.test_parts = task.part_metrics("val/", parts), task.part_metrics("test/", parts)
         self.mix_losses, self.threshold_counts = MixLosses(task), ThresholdCounts(task.num_labels)
         fixed = 0.5 if isinstance(threshold, str) else float(threshold)  # a label set's decisions, chosen or fixed
         self.register_buffer("thresholds", torch.full((task.num_labels,), fixed))
+        # Each part's own, chosen on its own answers: a part is judged at its best, not at the answer's.
+        self.register_buffer("part_thresholds", torch.full((len(parts), task.num_labels), fixed))
         self.register_buffer("val_best", torch.tensor(0.0))  # in the state_dict: a resumed run keeps its best
         self.val_confusion = None if multi_label else MulticlassConfusionMatrix(task.num_labels)  # for the heatmaps
         self._outputs: list[tuple[dict[str, torch.Tensor], torch.Tensor]] = []
+
+    @torch.no_grad()
+    def start_at_prior(self, label_ids: torch.Tensor, documents: int) -> None:
+        """Start the net's output bias at the training split's label prior (hdc.task.Task.prior_logits)."""
+        self.net.output_bias.copy_(self.task.prior_logits(label_ids, documents))
 
     def forward(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """The answer's logits, word weights, sentence weights."""
@@ -106,13 +113,17 @@ class DocumentClassifier(L.LightningModule):
             self.wide.mix.copy_(torch.tensor(mix))
             self.log_dict({"val/mix_net": mix[0], "val/mix_loss": loss})  # the chosen mix's calibrated loss
         if self._outputs and self.task.multi_label and isinstance(self.hparams.threshold, str):
+            per_label = self.hparams.threshold == "per_label"
             answers = ((self.answer(parts), targets) for parts, targets in self._outputs)
-            self.thresholds.copy_(self.threshold_counts.choose(answers, self.hparams.threshold == "per_label"))
+            self.thresholds.copy_(self.threshold_counts.choose(answers, per_label))
             self.log("val/threshold", self.thresholds.mean())
+            for i, name in enumerate(self.part_names):
+                answers = ((parts[name], targets) for parts, targets in self._outputs)
+                self.part_thresholds[i] = self.threshold_counts.choose(answers, per_label)
         self._score("val")
-        monitor = self.task.monitor
-        self.val_best.copy_(torch.maximum(self.val_best, self.val_metrics[monitor].compute()))
-        self.log(f"val/{monitor}_best", self.val_best, prog_bar=True)
+        metric = self.task.metric
+        self.val_best.copy_(torch.maximum(self.val_best, self.val_metrics[metric].compute()))
+        self.log(f"val/{metric}_best", self.val_best, prog_bar=True)
 
     def on_test_epoch_end(self) -> None:
         self._score("test")
@@ -125,9 +136,9 @@ class DocumentClassifier(L.LightningModule):
             confusion.reset()
         for parts, targets in self._outputs:
             metrics.update(self.task.decisions(self.answer(parts), self.thresholds), targets)
-            for name, logits in parts.items() if parts_metrics else ():  # with a wide term: each part alone too
-                parts_metrics[f"{self.task.monitor}_{name}"].update(
-                    self.task.decisions(logits, self.thresholds), targets
+            for i, name in enumerate(self.part_names):  # each part alone too, at its own thresholds
+                parts_metrics[f"{self.task.metric}_{name}"].update(
+                    self.task.decisions(parts[name], self.part_thresholds[i]), targets
                 )
             if confusion is not None:
                 confusion.update(self.answer(parts), targets)

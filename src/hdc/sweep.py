@@ -26,21 +26,25 @@ PRUNED_AT_EPOCH = "pruned_at_epoch"  # the trial's user attribute by which a job
 
 
 def write_summary(sweep_dir: Path, metric: str) -> Path:
-    """<sweep_dir>/summary.csv: one row per job folder (job, overrides, the objective `metric`, status)."""
+    """<sweep_dir>/summary.csv: one row per job folder (job, overrides, the objective, status). The
+    objective is the metric the jobs say they optimised (run.json: it follows the task, val/f1_micro_best
+    for label sets), else `metric`, the sweep's."""
+    jobs = [overrides.parent.parent for overrides in sorted(sweep_dir.glob("*/.hydra/overrides.yaml"))]
+    jobs.sort(key=lambda job: (not job.name.isdigit(), int(job.name) if job.name.isdigit() else job.name))
+    records = [json.loads(record.read_text()) for job in jobs if (record := job / "run.json").exists()]
+    metric = next((record["optimized_metric"] for record in records if record.get("optimized_metric")), metric)
     rows = []
-    for overrides_file in sorted(sweep_dir.glob("*/.hydra/overrides.yaml")):
-        job_dir = overrides_file.parent.parent
-        metrics_file = job_dir / "metrics.json"
+    for job in jobs:
+        metrics_file = job / "metrics.json"
         metrics = json.loads(metrics_file.read_text()) if metrics_file.exists() else {}
         rows.append(
             {
-                "job": job_dir.name,
-                "overrides": " ".join(yaml.safe_load(overrides_file.read_text()) or []),
+                "job": job.name,
+                "overrides": " ".join(yaml.safe_load((job / ".hydra" / "overrides.yaml").read_text()) or []),
                 metric: metrics.get(metric, ""),
                 "status": "finished" if metrics_file.exists() else "failed or running",
             }
         )
-    rows.sort(key=lambda row: (not row["job"].isdigit(), int(row["job"]) if row["job"].isdigit() else row["job"]))
     summary = sweep_dir / "summary.csv"
     with written_atomically(summary) as partial, open(partial, "w", newline="") as file:
         writer = csv.DictWriter(file, fieldnames=["job", "overrides", metric, "status"])

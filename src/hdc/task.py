@@ -32,8 +32,8 @@ class Task:
     multi_label: bool = False
 
     @property
-    def monitor(self) -> str:
-        """The validation metric that checkpointing, early stopping and sweeps follow (val/<monitor>)."""
+    def metric(self) -> str:
+        """The metric that checkpointing, early stopping and sweeps follow (train.yaml's `metric`)."""
         return "f1_micro" if self.multi_label else "acc"
 
     def targets(self, batch: Batch) -> torch.Tensor:
@@ -48,11 +48,25 @@ class Task:
         return hot
 
     def loss(self, logits: torch.Tensor, targets: torch.Tensor, label_smoothing: float = 0.0, reduction="mean"):
-        """Cross-entropy, or binary cross-entropy summed over labels (mean or sum over documents)."""
+        """Cross-entropy, or binary cross-entropy summed over labels (mean or sum over documents). Label
+        smoothing moves each target toward the uniform answer by `label_smoothing`: torch's for one label,
+        each label's 0/1 toward 1/2 for sets."""
         if not self.multi_label:
             return F.cross_entropy(logits, targets, label_smoothing=label_smoothing, reduction=reduction)
+        targets = targets * (1 - label_smoothing) + label_smoothing / 2
         per_document = F.binary_cross_entropy_with_logits(logits, targets, reduction="none").sum(-1)
         return per_document.sum() if reduction == "sum" else per_document.mean()
+
+    def prior_logits(self, label_ids: torch.Tensor, documents: int) -> torch.Tensor:
+        """The logits [labels] that answer every document with the training split's label frequencies
+        (`label_ids`: every document's label ids, flat): the log prior, or each label's log-odds for sets.
+        A classifier's bias starts here: at zero, a label set's first hundreds of steps only push every
+        sigmoid down to its label's rarity. Add-one (add-half) smoothed: a label no document holds stays finite."""
+        counts = torch.bincount(label_ids, minlength=self.num_labels).double()
+        if not self.multi_label:
+            return ((counts + 1) / (documents + self.num_labels)).log().float()
+        frequency = (counts + 0.5) / (documents + 1)
+        return (frequency / (1 - frequency)).log().float()
 
     def probabilities(self, logits: torch.Tensor) -> torch.Tensor:
         return logits.float().sigmoid() if self.multi_label else logits.float().softmax(-1)
@@ -99,14 +113,14 @@ class Task:
         return MetricCollection(metrics, prefix=prefix)
 
     def part_metrics(self, prefix: str, parts: tuple[str, ...]) -> MetricCollection:
-        """{prefix}{monitor}_{part}: each part's answer alone."""
+        """{prefix}{metric}_{part}: each part's answer alone."""
         k = self.num_labels
         one = (
             (lambda: MultilabelF1Score(k, average="micro"))
             if self.multi_label
             else (lambda: MulticlassAccuracy(k, average="micro"))
         )
-        return MetricCollection({f"{self.monitor}_{part}": one() for part in parts}, prefix=prefix)
+        return MetricCollection({f"{self.metric}_{part}": one() for part in parts}, prefix=prefix)
 
 
 class ThresholdCounts(Metric):

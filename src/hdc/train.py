@@ -3,12 +3,10 @@
 import importlib.metadata
 import json
 import logging
-import math
 import os
 import platform
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -17,74 +15,18 @@ import hydra
 import lightning as L
 import torch
 from hydra.core.hydra_config import HydraConfig
-from hydra.errors import InstantiationException
 from hydra.types import RunMode
-from hydra.utils import instantiate
 from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 
+from hdc.build import build_data, build_model, build_trainer
 from hdc.checkpoint import read_checkpoint
 from hdc.config_types import check_config_types
-from hdc.data.datamodule import HFDataModule
 from hdc.errors import HdcError, reported_as_one_line
-from hdc.loggers import finish, instantiate_loggers
-from hdc.models.fasttext import FastText
-from hdc.module import DocumentClassifier
+from hdc.loggers import finish
 from hdc.paths import CONFIG_DIR, PROJECT_ROOT
-from hdc.task import Task
 
 log = logging.getLogger(__name__)
-
-
-def warn_if_few_steps(cfg: DictConfig, documents: int) -> None:
-    """A few hundred documents at the default recipe's epochs are a few dozen optimizer steps: too few
-    for the bag's rare n-grams or the HAN to learn (results/recipe_probes.md, "A few hundred documents")."""
-    if cfg.trainer.get("limit_train_batches") or cfg.trainer.get("max_steps", -1) not in (None, -1):
-        return  # the user chose the run's length in batches
-    steps = math.ceil(documents / cfg.data.batch_size) * (cfg.trainer.max_epochs or 1)
-    if steps < 300:
-        log.warning(
-            f"{documents} training documents at batch {cfg.data.batch_size} for {cfg.trainer.max_epochs} epochs are "
-            f"only about {steps} optimizer steps: too few to learn from; raise trainer.max_epochs (and consider "
-            f"callbacks.early_stopping=null when validation is a few dozen documents)"
-        )
-
-
-def follow_the_task(cfg: DictConfig, monitor: str) -> None:
-    """What follows val/acc by default (checkpointing, early stopping, pruning, a plateau schedule,
-    a sweep's optimized_metric) follows the task's monitor instead; a monitor the user chose stays."""
-    with open_dict(cfg):
-        for node in [*(cfg.get("callbacks") or {}).values(), cfg.model.get("scheduler")]:
-            if isinstance(node, DictConfig) and node.get("monitor") == "val/acc":
-                node.monitor = f"val/{monitor}"
-        if cfg.get("optimized_metric") == "val/acc_best":
-            cfg.optimized_metric = f"val/{monitor}_best"
-    log.info(f"Multi-label: checkpoints, early stopping and sweeps follow val/{monitor}")
-
-
-def stop_on_the_net(cfg: DictConfig) -> None:
-    """With a wide term, early stopping watches the net's own score (val/acc_net), not the answer's:
-    while the fitted wide term carries the answer its score stays flat, and patience would stop the net
-    before it could earn a share of the mix (results/MULTILABEL.md). Checkpoints still keep the best answer."""
-    stopping = (cfg.get("callbacks") or {}).get("early_stopping")
-    if cfg.model.get("wide") is None or not isinstance(stopping, DictConfig):
-        return
-    if stopping.get("monitor") in ("val/acc", "val/f1_micro"):  # the task's monitor; one a user chose stays
-        with open_dict(cfg):
-            stopping.monitor = f"{stopping.monitor}_net"
-        log.info(f"With a wide term, early stopping follows the net's own {stopping.monitor}")
-
-
-def fit_bags(model: DocumentClassifier, datamodule: HFDataModule) -> None:
-    """Bags of n-grams weigh them by IDF in the training split; a wide term is then fitted exactly,
-    once, before the net trains."""
-    train = datamodule.encoded("train")
-    for bag in (module for module in model.modules() if isinstance(module, FastText)):
-        bag.set_idf(train.token_ids, train.sentence_starts, train.document_starts)
-    if model.wide is not None:
-        start = time.perf_counter()
-        model.wide.fit(datamodule.train_dataloader(), model.task.targets, model.task.loss)
-        log.info(f"Wide term: a linear model on the TF-IDF bags fitted in {time.perf_counter() - start:.0f} s")
 
 
 def checkpoint_to_resume(ckpt_path: str | None, output_dir: Path, task_dir: Path) -> tuple[str | None, int]:
@@ -114,41 +56,15 @@ def train(cfg: DictConfig) -> dict[str, float]:
     )
     check_config_types(cfg, ["data", "model", "trainer", "word2vec"])
     L.seed_everything(cfg.seed, workers=True)
-    write_run_record(output_dir)
 
-    datamodule = instantiate(cfg.data, _convert_="all")  # plain lists: the settings ride in checkpoints
-    datamodule.setup("fit")
+    datamodule = build_data(cfg)  # sets cfg.metric: what ${monitor} names
     if rank_zero_only.rank == 0:
         datamodule.encoder.tokenizer.save(str(output_dir / "tokenizer.json"))
     log.info(f"Vocabulary: {datamodule.encoder.tokenizer.get_vocab_size()} words; labels: {datamodule.label_names}")
-    if datamodule.multi_label:
-        follow_the_task(cfg, Task(len(datamodule.label_names), multi_label=True).monitor)
-    stop_on_the_net(cfg)
-
-    try:
-        model = instantiate(
-            cfg.model,
-            vocab_size=datamodule.encoder.tokenizer.get_vocab_size(),
-            label_names=datamodule.label_names,
-            multi_label=datamodule.multi_label,
-            encoder=datamodule.encoder,
-            _convert_="all",
-        )
-    except InstantiationException as error:  # an architecture the model refuses: its reason, in one line
-        if isinstance(error.__cause__, ValueError):
-            raise HdcError(f"model: {error.__cause__}") from None
-        raise
-    if cfg.get("word2vec"):  # the paper's initialisation of the embedding
-        embedding = model.net.embedding.weight
-        vectors, found = datamodule.word2vec(embedding.size(1), cfg.seed, **cfg.word2vec)
-        embedding.data[found] = torch.from_numpy(vectors[found])
-        log.info(f"Embedding initialised by word2vec for {found.sum()} of {len(found)} words")
-    warn_if_few_steps(cfg, len(datamodule.encoded("train")))
-    if not ckpt_path:  # a resumed run has these from its checkpoint
-        fit_bags(model, datamodule)
-    callbacks = [instantiate(c) for c in (cfg.get("callbacks") or {}).values() if c is not None]
-    loggers = instantiate_loggers(cfg.get("logger"), resumed_step if ckpt_path else None)
-    trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
+    write_run_record(output_dir, cfg.get("optimized_metric"))
+    model = build_model(cfg, datamodule, fit=not ckpt_path)  # a resumed run has its fit in its checkpoint
+    trainer = build_trainer(cfg, datamodule, resumed_step if ckpt_path else None)
+    loggers = trainer.loggers
     for logger in loggers:
         logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
 
@@ -180,8 +96,9 @@ def git(*args: str) -> str | None:
     return result.stdout.strip() if result.returncode == 0 else None
 
 
-def write_run_record(output_dir: Path) -> None:
-    """run.json beside Hydra's .hydra/config.yaml: what else a rerun needs (package versions, git commit)."""
+def write_run_record(output_dir: Path, optimized_metric: str | None) -> None:
+    """run.json beside Hydra's .hydra/config.yaml: what else a rerun needs (package versions, git commit),
+    and the metric a sweep reads from this run (its name follows the task: hdc.sweep.write_summary)."""
     if rank_zero_only.rank != 0:
         return
     packages = ["torch", "lightning", "hydra-core", "datasets", "tokenizers", "torchmetrics", "torchdata", "numpy"]
@@ -193,6 +110,7 @@ def write_run_record(output_dir: Path) -> None:
         "platform": platform.platform(),
         "packages": {name: importlib.metadata.version(name) for name in packages},
         "command": sys.argv,
+        "optimized_metric": optimized_metric,
     }
     output_dir.mkdir(parents=True, exist_ok=True)
     (output_dir / "run.json").write_text(json.dumps(record, indent=2) + "\n")

@@ -49,6 +49,11 @@ class FastText(nn.Module):
         # the symmetry (a linear model has none to break).
         nn.init.zeros_(self.embedding.weight)
 
+    @property
+    def output_bias(self) -> nn.Parameter:
+        """The classifier's bias [classes], which a trainer may start at the label prior."""
+        return self.classifier.bias if self.classifier is not None else self.bias
+
     def bigrams(self, left, right):
         """Rows of the bigrams (left, right) in the table (tensors or numpy arrays): a fixed hash into the buckets."""
         return self.vocab_size + (left * 116_049_371 + right) % self.buckets

@@ -282,6 +282,11 @@ class HAN(nn.Module):
         self.labelwise = levels[-1].get("pooling") == "label_attention"
         self.classifier = nn.Linear(self.levels[-1].output_size, num_classes)
 
+    @property
+    def output_bias(self) -> nn.Parameter:
+        """The classifier's bias [classes], which a trainer may start at the label prior."""
+        return self.classifier.bias
+
     def forward(
         self,
         word_ids: torch.Tensor,

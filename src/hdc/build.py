@@ -1,0 +1,105 @@
+"""A run's parts from its config: the data module, the classifier, the trainer. train.py builds through
+here, and so do the benchmark and the scaling scripts, so that what they measure is what trains.
+
+Data flows one way: build_data sets the data up (and names the task's metric in the config: what
+${monitor} and ${net_monitor} follow), build_model makes the classifier for that data and starts it on
+the training split, build_trainer sizes the run to the corpus and makes the trainer.
+"""
+
+import logging
+import math
+import time
+
+import lightning as L
+import numpy as np
+import torch
+from hydra.errors import InstantiationException
+from hydra.utils import instantiate
+from omegaconf import DictConfig, open_dict
+
+from hdc.data.datamodule import HFDataModule
+from hdc.errors import HdcError
+from hdc.loggers import instantiate_loggers
+from hdc.models.fasttext import FastText
+from hdc.module import DocumentClassifier
+from hdc.task import Task
+
+log = logging.getLogger(__name__)
+
+
+def build_data(cfg: DictConfig) -> HFDataModule:
+    """The data module, set up for training (tokenizer trained or read from the cache, labels known)."""
+    datamodule = instantiate(cfg.data, _convert_="all")  # plain lists: the settings ride in checkpoints
+    datamodule.setup("fit")
+    cfg.metric = Task(len(datamodule.label_names), datamodule.multi_label).metric
+    return datamodule
+
+
+def build_model(cfg: DictConfig, datamodule: HFDataModule, fit: bool = True) -> DocumentClassifier:
+    """The classifier for `datamodule`'s vocabulary and labels; with `fit` (not for a resumed run, whose
+    checkpoint holds them) started on the training split (fit_to_training_split)."""
+    try:
+        model = instantiate(
+            cfg.model,
+            vocab_size=datamodule.encoder.tokenizer.get_vocab_size(),
+            label_names=datamodule.label_names,
+            multi_label=datamodule.multi_label,
+            encoder=datamodule.encoder,
+            _convert_="all",
+        )
+    except InstantiationException as error:  # an architecture the model refuses: its reason, in one line
+        if isinstance(error.__cause__, ValueError):
+            raise HdcError(f"model: {error.__cause__}") from None
+        raise
+    if cfg.get("word2vec"):  # the paper's initialisation of the embedding
+        embedding = model.net.embedding.weight
+        vectors, found = datamodule.word2vec(embedding.size(1), cfg.seed, **cfg.word2vec)
+        embedding.data[found] = torch.from_numpy(vectors[found])
+        log.info(f"Embedding initialised by word2vec for {found.sum()} of {len(found)} words")
+    if fit:
+        fit_to_training_split(model, datamodule)
+    return model
+
+
+def fit_to_training_split(model: DocumentClassifier, datamodule: HFDataModule) -> None:
+    """What a new model takes from the training split before its first step: the net's output bias
+    starts at the label prior, bags of n-grams weigh them by IDF, and a wide term is fitted exactly."""
+    train = datamodule.encoded("train")
+    model.start_at_prior(torch.from_numpy(np.array(train.labels)), len(train))
+    for bag in (module for module in model.modules() if isinstance(module, FastText)):
+        bag.set_idf(train.token_ids, train.sentence_starts, train.document_starts)
+    if model.wide is not None:
+        start = time.perf_counter()
+        model.wide.fit(datamodule.train_dataloader(), model.task.targets, model.task.loss)
+        log.info(f"Wide term: a linear model on the TF-IDF bags fitted in {time.perf_counter() - start:.0f} s")
+
+
+def build_trainer(cfg: DictConfig, datamodule: HFDataModule, resumed_step: int | None = None) -> L.Trainer:
+    """The trainer with the config's callbacks and loggers (continuing a resumed run's step count), its
+    epochs scaled to the corpus (scale_epochs)."""
+    scale_epochs(cfg, len(datamodule.train_dataloader()))
+    callbacks = [instantiate(c) for c in (cfg.get("callbacks") or {}).values() if c is not None]
+    loggers = instantiate_loggers(cfg.get("logger"), resumed_step)
+    return instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
+
+
+def scale_epochs(cfg: DictConfig, steps_per_epoch: int) -> None:
+    """A run of at least `min_optimizer_steps` (the default recipe's) on any corpus: a small one has
+    trainer.max_epochs and check_val_every_n_epoch multiplied by one factor, so that validation,
+    early stopping's patience and checkpoints keep their rhythm in steps while the net gets the updates
+    it needs (a few hundred documents at 8 epochs are a few dozen steps: too few for the HAN).
+    A run whose length the user chose in steps or batches is left as it is."""
+    floor, trainer = cfg.get("min_optimizer_steps"), cfg.trainer
+    if not floor or trainer.get("limit_train_batches") or trainer.get("max_steps", -1) not in (None, -1):
+        return
+    epochs = trainer.max_epochs or 1
+    factor = math.ceil(floor / (steps_per_epoch * epochs))
+    if factor <= 1:
+        return
+    with open_dict(cfg):
+        trainer.max_epochs = epochs * factor
+        trainer.check_val_every_n_epoch = (trainer.get("check_val_every_n_epoch") or 1) * factor
+    log.info(
+        f"{steps_per_epoch} optimizer steps an epoch: {trainer.max_epochs} epochs, validated every "
+        f"{trainer.check_val_every_n_epoch}, to reach min_optimizer_steps={floor}"
+    )

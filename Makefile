@@ -8,7 +8,7 @@ TORCH ?= torch==2.13.0
 IMDB_DIR ?= $(firstword $(HDC_IMDB_DIR) $(wildcard ../shared/data/imdb))
 ARGS ?=
 
-.PHONY: install data train test test-fast bench time-to-accuracy reproduce proxies memory scaling scale format lint clean
+.PHONY: install data train test test-fast bench bench-gpu time-to-accuracy reproduce proxies memory scaling scale format lint clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -47,6 +47,12 @@ proxies: data
 # make bench [ARGS="data.max_sentences=15 data.max_words=20"] [OUT=bench.json]
 bench: data
 	$(BIN)/python scripts/benchmark.py $(ARGS) $(if $(OUT),--out $(OUT))
+
+# make bench-gpu [PART=1|2]: every GPU figure of docs/PERFORMANCE.md#gpu on a machine with a CUDA GPU
+# -> logs/bench_gpu/out/bench_gpu_$(PART).tgz (scripts/bench_gpu.sh says what each part measures)
+PART ?= 1
+bench-gpu: data
+	PATH="$(abspath $(BIN)):$$PATH" bash scripts/bench_gpu.sh $(PART)
 
 # make time-to-accuracy [ARGS="seed=1"] [OUT=results/time_to_accuracy.json]: raw text to tested model, empty caches
 time-to-accuracy: data

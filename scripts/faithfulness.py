@@ -66,8 +66,8 @@ class Reader:
         with torch.no_grad():
             for start in range(0, len(documents), 64):
                 chunk = documents[start : start + 64]
-                parts = self.model.parts(batch_of(chunk, [0] * len(chunk)))[0]
-                logits = parts["net"] if part == "net" else self.model.answer(parts)
+                answer = self.model(batch_of(chunk, [0] * len(chunk)))
+                logits = answer.parts["net"] if part == "net" else answer.logits
                 rows.append(self.task.probabilities(logits))
         return torch.cat(rows)
 
@@ -75,8 +75,8 @@ class Reader:
         """{"sentence"|"word": {method: {place: score}}}: higher, more important, for `label`."""
         batch = batch_of([document], [0])
         with torch.no_grad():
-            _, words, shares = self.model.net(*batch.inputs)
-        shares = shares[0, label] if shares.dim() == 3 else shares[0]  # label attention: the label's row
+            net = self.model.net(*batch.inputs)
+        words, shares = net.word_weights, net.sentences_for(torch.tensor([label]))[0]  # label attention: its own
         gradients = word_gradients(self.model.net, batch, torch.tensor([label]))
         places = flat(document)
         sentences = sorted({(p, s) for p, s, _ in places})

@@ -12,14 +12,17 @@ from torch.utils.data import DataLoader
 
 from hdc.data.batching import batch_of
 from hdc.data.encoded import EncodedDocuments
+from hdc.models import NetOutput
 from hdc.models.fasttext import FastText
 from hdc.models.wide import MIXES, SCALES, WideTerm, choose_mix, mix_losses, mixed
 from hdc.module import DocumentClassifier
 
 
-def run(model, documents):
+def run(model, documents) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The net's logits, word weights and sentence weights for `documents`."""
     batch = batch_of(documents, [0] * len(documents))
-    return model(batch.word_ids, batch.word_counts, batch.sentence_counts, batch.paragraph_sizes)
+    out = model(batch.word_ids, batch.word_counts, batch.sentence_counts, batch.paragraph_sizes)
+    return out.logits, out.word_weights, out.sentence_weights
 
 
 def model() -> FastText:
@@ -160,7 +163,9 @@ class Given(torch.nn.Module):
         self.calls += 1
         first_sentences = torch.cumsum(sentence_counts, 0) - sentence_counts
         logits = self.logits[word_ids[first_sentences, 0] - 10] + self.weight
-        return logits, torch.ones(word_ids.shape), torch.ones(len(sentence_counts), int(sentence_counts.max()))
+        return NetOutput(
+            logits, torch.ones(word_ids.shape), torch.ones(len(sentence_counts), int(sentence_counts.max()))
+        )
 
 
 def given_model(net: torch.Tensor, bag: torch.Tensor) -> DocumentClassifier:
@@ -192,7 +197,7 @@ def test_validation_chooses_the_mix_and_scores_the_epoch_with_it(net, bag, chose
     calibrated = min(F.cross_entropy(scale * (chosen[0] * net + chosen[1] * bag), LABELS).item() for scale in SCALES)
     assert logged["val/mix_loss"] == pytest.approx(calibrated)
     assert model.val_confusion.compute().trace() == 8  # the epoch's 8 answers, with the chosen mix
-    assert model(BATCH)[0].argmax(1).tolist() == LABELS.tolist()
+    assert model(BATCH).logits.argmax(1).tolist() == LABELS.tolist()
 
 
 def test_a_fitted_wide_term_is_not_read_in_training():

@@ -92,8 +92,8 @@ def test_the_models_are_plain_torch():
                  if isinstance(node, ast.Import) for alias in node.names}  # fmt: skip
         found |= {node.module.split(".")[0] for node in ast.walk(ast.parse(path.read_text()))
                   if isinstance(node, ast.ImportFrom) and node.module}  # fmt: skip
-        assert found <= {"torch", "numpy", "hdc", "collections", "functools", "importlib", "inspect", "math",
-                         "typing", "warnings"}, (name, found)  # fmt: skip
+        assert found <= {"torch", "numpy", "hdc", "collections", "dataclasses", "functools", "importlib", "inspect",
+                         "math", "typing", "warnings"}, (name, found)  # fmt: skip
 
 
 def test_the_library_never_imports_an_entry_point_module():

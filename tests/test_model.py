@@ -19,9 +19,11 @@ def random_documents(generator: torch.Generator, count: int) -> list[list[list[l
     return [[[sentence() for _ in range(randint(1, 5))] for _ in range(randint(1, 4))] for _ in range(count)]
 
 
-def run(model, documents):
+def run(model, documents) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The net's logits, word weights and sentence weights for `documents`."""
     batch = batch_of(documents, [0] * len(documents))
-    return model(batch.word_ids, batch.word_counts, batch.sentence_counts, batch.paragraph_sizes)
+    out = model(batch.word_ids, batch.word_counts, batch.sentence_counts, batch.paragraph_sizes)
+    return out.logits, out.word_weights, out.sentence_weights
 
 
 def levels(*units: str, **options) -> list[dict]:
@@ -82,10 +84,10 @@ def test_extra_padding_columns_change_nothing():
     batch = batch_of(random_documents(torch.Generator().manual_seed(3), 4), [0] * 4)
     padded_ids = torch.nn.functional.pad(batch.word_ids, (0, 7))  # 7 more PAD columns
     with torch.no_grad():
-        logits, _, _ = model(batch.word_ids, batch.word_counts, batch.sentence_counts)
-        padded_logits, _, _ = model(padded_ids, batch.word_counts, batch.sentence_counts)
+        logits = model(batch.word_ids, batch.word_counts, batch.sentence_counts).logits
+        padded_logits = model(padded_ids, batch.word_counts, batch.sentence_counts).logits
         assert torch.equal(
-            logits, model(batch.word_ids, batch.word_counts, batch.sentence_counts, batch.paragraph_sizes)[0]
+            logits, model(batch.word_ids, batch.word_counts, batch.sentence_counts, batch.paragraph_sizes).logits
         )
     torch.testing.assert_close(logits, padded_logits, atol=1e-6, rtol=0)
 
@@ -157,10 +159,10 @@ def test_ablations_differ_from_the_han(variant):
             make_model(v)(batch.word_ids, batch.word_counts, batch.sentence_counts, batch.paragraph_sizes)
             for v in ("han", variant)
         )
-    assert not torch.allclose(han[0], variant_out[0])
+    assert not torch.allclose(han.logits, variant_out.logits)
     if variant == "mean":  # equal weights within each sentence
         row = batch.word_counts[0]
-        torch.testing.assert_close(variant_out[1][0, :row], torch.full((int(row),), 1 / row))
+        torch.testing.assert_close(variant_out.word_weights[0, :row], torch.full((int(row),), 1 / row))
 
 
 @pytest.mark.parametrize("variant", VARIANTS)

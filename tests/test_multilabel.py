@@ -212,7 +212,7 @@ def test_a_prediction_says_how_its_answer_was_made(run, mix, unused):
     [prediction] = predictor.predict([text])
     assert prediction.to_dict()["shares"] == pytest.approx({"HAN": mix[0], "n-gram model": mix[1]})
     with torch.no_grad():  # the parts' own logits (not probabilities inverted: saturated ones lose digits)
-        parts = predictor.model.parts(batch_of(predictor.model.encoder.encode([text]), [()]))[0]
+        parts = predictor.model(batch_of(predictor.model.encoder.encode([text]), [()])).parts
     shown = {name: torch.tensor(list(probabilities.values())) for name, probabilities in
              [("answer", prediction.probabilities), *prediction.part_probabilities.items()]}  # fmt: skip
     torch.testing.assert_close(shown["HAN"], parts["net"][0].sigmoid(), atol=1e-5, rtol=0)

@@ -48,7 +48,7 @@ def test_every_net_starts_answering_the_prior(net, multi_label):
     for name, parameter in model.net.named_parameters():
         if name.endswith("classifier.weight") or (net == "linear bag" and name == "embedding.weight"):
             torch.nn.init.zeros_(parameter)
-    logits = model(batch_of(DOCUMENTS, [0] * len(DOCUMENTS)))[0]
+    logits = model(batch_of(DOCUMENTS, [0] * len(DOCUMENTS))).logits
     assert torch.allclose(logits, model.task.prior_logits(labels, 5).expand_as(logits))
 
 

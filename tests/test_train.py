@@ -40,7 +40,7 @@ def test_a_checkpoint_alone_rebuilds_model_tokenizer_and_labels(debug_run):
     assert model.encoder.tokenizer.get_vocab() == saved_vocab
     assert (model.encoder.max_sentences, model.encoder.max_words) == (8, 20)  # the debug caps
     with torch.no_grad():
-        logits, _, _ = model(_encode(model, ["A wonderful film. I loved it.", ""]))
+        logits = model(_encode(model, ["A wonderful film. I loved it.", ""])).logits
     assert logits.shape == (2, 2) and torch.isfinite(logits).all()
 
 

@@ -33,7 +33,7 @@ def predict_logits(
     logits, labels = [], []
     for batch in batches:
         with autocast(device, precision):
-            logits.append(model(batch.to(device))[0].float().cpu())
+            logits.append(model(batch.to(device)).logits.float().cpu())
         labels.append(model.task.targets(batch))
     return torch.cat(logits), torch.cat(labels)
 

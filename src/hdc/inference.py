@@ -116,8 +116,8 @@ class Predictor:
             documents, words = self.model.encoder.encode_with_words(chunk)
             batch = batch_of(documents, [0] * len(chunk)).to(self.device)
             with autocast(self.device, self.precision):
-                parts, word_weights, sentence_weights = self.model.parts(batch)
-                logits = self.model.answer(parts)
+                answer = self.model(batch)
+            logits, parts = answer.logits, answer.parts
             occurrences = self._occurrences(batch)
             attributions = None
             if self.attribution == "gradient":
@@ -128,7 +128,9 @@ class Predictor:
                 by_part = {name: self.model.task.probabilities(parts[part]).cpu().tolist()
                            for name, part in zip(shares, parts, strict=True)}  # fmt: skip
             thresholds = self.model.thresholds.tolist()
-            word_weights, sentence_weights = word_weights.cpu().tolist(), sentence_weights.cpu().tolist()
+            word_weights = answer.net.word_weights.cpu().tolist()
+            sentence_weights = answer.net.sentences_for(logits.argmax(1)).cpu().tolist()  # the most probable label's
+            label_weights = answer.net.sentence_weights.cpu().tolist() if answer.net.per_label else None
             row = 0  # sentences of all documents are stacked in one tensor, document after document
             for d, (paragraphs, probs, weights) in enumerate(zip(words, probabilities, sentence_weights, strict=True)):
                 ranked = sorted(range(len(probs)), key=lambda i: -probs[i])
@@ -137,10 +139,9 @@ class Predictor:
                 else:
                     label = self.label_names[ranked[0]]
                     chosen = [label]
-                by_sentence = {}  # label attention: weights [labels, sentences], the predicted labels' kept
-                if isinstance(weights[0], list):
-                    by_sentence = {name: weights[self.label_names.index(name)] for name in chosen}
-                    weights = weights[ranked[0]]
+                by_sentence = {}  # label attention: each predicted label's own sentence weights
+                if label_weights is not None:
+                    by_sentence = {name: label_weights[d][self.label_names.index(name)] for name in chosen}
                 sentences = []
                 in_order = ((p, sentence) for p, paragraph in enumerate(paragraphs) for sentence in paragraph)
                 for s, ((paragraph, sentence_words), weight) in enumerate(zip(in_order, weights, strict=False)):
@@ -196,7 +197,7 @@ def word_gradients(net: HAN, batch, labels: torch.Tensor) -> torch.Tensor:
     handle = net.embedding.register_forward_hook(lambda module, inputs, output: embedded.append(output))
     try:
         with torch.enable_grad():
-            logits = net(*batch.inputs)[0]
+            logits = net(*batch.inputs).logits
             (gradient,) = torch.autograd.grad(logits.gather(1, labels[:, None]).sum(), embedded[0])
     finally:
         handle.remove()

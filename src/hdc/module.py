@@ -1,6 +1,7 @@
 """The LightningModule: a document classifier with its loss, metrics and optimizer, and the encoder that feeds it."""
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Literal
 
 import lightning as L
@@ -9,11 +10,21 @@ from torchmetrics.classification import MulticlassConfusionMatrix
 
 from hdc.data.batching import Batch
 from hdc.data.vocab import DocumentEncoder
-from hdc.models import Factory, spec
+from hdc.models import Factory, NetOutput, spec
 from hdc.optim import check_finite, check_resumed_schedule, clip_gradients, optimizers
 from hdc.task import MixLosses, Task, ThresholdCounts
 
 CHECKPOINT_FORMAT = 4  # the "hdc" entry's "format": hdc.checkpoint reads this one and refuses any other
+
+
+@dataclass(frozen=True)
+class Answer:
+    """A classifier's answer to a batch: its logits [documents, labels], each part's own (parts["net"],
+    and parts["wide"] with a wide term) and the net's output, whose attention explains it."""
+
+    logits: torch.Tensor
+    parts: dict[str, torch.Tensor]
+    net: NetOutput
 
 
 class DocumentClassifier(L.LightningModule):
@@ -62,18 +73,14 @@ class DocumentClassifier(L.LightningModule):
         """Start the net's output bias at the training split's label prior (hdc.task.Task.prior_logits)."""
         self.net.output_bias.copy_(self.task.prior_logits(label_ids, documents))
 
-    def forward(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """The answer's logits, word weights, sentence weights."""
-        parts, words, sentences = self.parts(batch)
-        return self.answer(parts), words, sentences
-
-    def parts(self, batch: Batch) -> tuple[dict[str, torch.Tensor], torch.Tensor, torch.Tensor]:
-        """Each part's logits ({"net": ...} and, with a wide term, "wide"), word and sentence weights."""
-        logits, words, sentences = self.net(*batch.inputs)
-        parts = {"net": logits} if self.wide is None else {"net": logits, "wide": self.wide(*batch.inputs)}
-        return parts, words, sentences
+    def forward(self, batch: Batch) -> "Answer":
+        """The answer, each part's logits and the net's output (its attention)."""
+        net = self.net(*batch.inputs)
+        parts = {"net": net.logits} if self.wide is None else {"net": net.logits, "wide": self.wide(*batch.inputs)}
+        return Answer(self.answer(parts), parts, net)
 
     def answer(self, parts: dict[str, torch.Tensor]) -> torch.Tensor:
+        """The answer's logits from the parts': the wide term's mix of them, or the net's alone."""
         return self.wide.answer(parts["net"], parts["wide"]) if "wide" in parts else parts["net"]
 
     def _loss(self, logits: torch.Tensor, batch: Batch, stage: str) -> torch.Tensor:
@@ -83,7 +90,7 @@ class DocumentClassifier(L.LightningModule):
         return loss
 
     def training_step(self, batch: Batch, batch_idx: int) -> torch.Tensor:
-        logits = self.net(*batch.inputs)[0]
+        logits = self.net(*batch.inputs).logits
         loss = self._loss(logits, batch, "train")
         check_finite(self, loss)  # before the update: weights and checkpoints stay good
         self.train_metrics.update(self.task.decisions(logits.detach(), self.thresholds), self.task.targets(batch))
@@ -97,7 +104,7 @@ class DocumentClassifier(L.LightningModule):
         self._keep(batch, "test")
 
     def _keep(self, batch: Batch, stage: str) -> None:
-        parts = self.parts(batch)[0]
+        parts = self(batch).parts
         self._loss(parts["net"], batch, stage)
         self._outputs.append(({name: logits.detach() for name, logits in parts.items()}, self.task.targets(batch)))
 

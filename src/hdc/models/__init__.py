@@ -8,10 +8,38 @@ A part is given as a factory that takes vocab_size and num_classes (a functools.
 import functools
 import importlib
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 
+import torch
 from torch import nn
 
 Factory = Callable[..., nn.Module]
+
+
+@dataclass(frozen=True)
+class NetOutput:
+    """What a net gives for a batch of documents (hdc.data.batching.Batch's inputs).
+
+    logits [documents, labels]; word_weights [sentences, words]: each word's weight in its sentence
+    (0 on padding); sentence_weights: each sentence's share of its document, [documents, sentences]
+    (0 on padding), or with label attention one row per label, [documents, labels, sentences].
+    """
+
+    logits: torch.Tensor
+    word_weights: torch.Tensor
+    sentence_weights: torch.Tensor
+
+    @property
+    def per_label(self) -> bool:
+        """Whether each label weighs the sentences its own way (label attention)."""
+        return self.sentence_weights.dim() == 3
+
+    def sentences_for(self, labels: torch.Tensor) -> torch.Tensor:
+        """[documents, sentences]: each document's sentence weights for its label in `labels`
+        [documents] (label attention), or the shared ones."""
+        if not self.per_label:
+            return self.sentence_weights
+        return self.sentence_weights[torch.arange(len(labels), device=labels.device), labels]
 
 
 def spec(factory: functools.partial | None) -> dict | None:

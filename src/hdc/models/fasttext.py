@@ -21,6 +21,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from hdc.models import NetOutput
 from hdc.models.han import grouped, unflatten
 
 
@@ -121,8 +122,8 @@ class FastText(nn.Module):
         word_counts: torch.Tensor,
         sentence_counts: torch.Tensor,
         paragraph_sizes: torch.Tensor | None = None,
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """The HAN's inputs and outputs (hdc.models.han.HAN.forward); paragraphs are not read."""
+    ) -> NetOutput:
+        """The HAN's inputs and output (hdc.models.han.HAN.forward); paragraphs are not read."""
         ids, owners, weights = self.terms(word_ids, word_counts, sentence_counts)
         sizes = torch.bincount(owners, minlength=len(sentence_counts))
         documents = self.embedding(ids, torch.cumsum(sizes, 0) - sizes, per_sample_weights=weights)
@@ -131,8 +132,6 @@ class FastText(nn.Module):
         sentence_words = grouped(word_counts, sentence_counts)[sentence_document]  # its document's words
         word_weights = (1.0 / sentence_words)[:, None].expand(-1, word_ids.size(1))
         sentence_weights = word_counts / sentence_words
-        return (
-            logits,
-            word_weights * words,
-            unflatten(sentence_weights, sentence_counts, int(sentence_counts.max())),
+        return NetOutput(
+            logits, word_weights * words, unflatten(sentence_weights, sentence_counts, int(sentence_counts.max()))
         )

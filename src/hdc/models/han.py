@@ -18,6 +18,8 @@ import torch
 from torch import nn
 from torch.nn.utils.rnn import PackedSequence
 
+from hdc.models import NetOutput
+
 
 def packing(lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """How to pack items stored flat, unit after unit, for an RNN (time step by time step, longest unit
@@ -293,15 +295,10 @@ class HAN(nn.Module):
         word_counts: torch.Tensor,
         sentence_counts: torch.Tensor,
         paragraph_sizes: torch.Tensor | None = None,
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    ) -> NetOutput:
         """word_ids [sentences, words] (padded), word_counts [sentences], sentence_counts [documents];
         paragraph_sizes [paragraphs]: sentences per paragraph, document after document (needed by a
-        paragraph level only).
-
-        Returns logits [documents, classes], word weights [sentences, words] (0 on padding) and
-        sentence weights [documents, max sentences] (0 on padding; with label attention, a row per
-        label: [documents, classes, max sentences]).
-        """
+        paragraph level only). Sentence weights per label with label attention (NetOutput)."""
         sizes = self._nesting(word_counts, sentence_counts, paragraph_sizes)
         word_mask = torch.arange(word_ids.size(1), device=word_ids.device) < word_counts[:, None]
         items = self.dropout(self.embedding(word_ids[word_mask]))
@@ -337,7 +334,7 @@ class HAN(nn.Module):
         word_weights = weights[0]
         if word_weights.dim() == 2:  # a flat model with label attention: words weighed per label; shown: their mean
             word_weights = word_weights.mean(1)
-        return logits, unflatten(word_weights, word_counts, word_ids.size(1)), sentence_share
+        return NetOutput(logits, unflatten(word_weights, word_counts, word_ids.size(1)), sentence_share)
 
     def _nesting(
         self, word_counts: torch.Tensor, sentence_counts: torch.Tensor, paragraph_sizes: torch.Tensor | None

@@ -61,7 +61,7 @@ class WideTerm(nn.Module):
 
     def forward(self, *inputs: torch.Tensor) -> torch.Tensor:
         """The bag's logits, from the net's inputs."""
-        return self.bag(*inputs)[0]
+        return self.bag(*inputs).logits
 
     def contributions(self, *inputs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """What each n-gram occurrence adds to every label's logit, weight x TF-IDF value: (its document

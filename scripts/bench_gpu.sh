@@ -1,27 +1,22 @@
 #!/usr/bin/env bash
-# Every GPU measurement of the GPU issue in one prepared run, for a session lent a GPU machine
-# (15 minutes of device time, start-up included; one command may run 10 minutes). Here:
-#   bash ../shared/gpu/prepare.sh && cp ../shared/tools/gru_floor.py .device/
-# and serve.py's wheels (the machine lacks them; see the device README for the pip download flags):
-#   pip download --no-deps ... -d .device/wheels litserve fastapi uvicorn starlette pydantic pydantic_core \
-#     annotated-types typing-inspection pyzmq opentelemetry-api   (the versions of a fresh make install)
-# then the device tool, with carry [".device"] and timeout_s 600, twice back to back (the machine
-# goes back after 30 s idle), since the whole does not fit one 10-minute command:
-#   bash .device/run.sh bash scripts/gpu_session.sh 1     # precision, serve, recipes, benchmark, floor (<10 min)
-#   bash .device/run.sh bash scripts/gpu_session.sh 2     # the 1,000,000-document stand-in (~6 min)
+# make bench-gpu [PART=1|2]: every GPU figure of docs/PERFORMANCE.md#gpu in one run, on a machine with a
+# CUDA GPU and the project installed (make install). Part 1 (under 10 minutes on an H100): every model
+# config under each precision, raw text to a tested model and its checkpoint served, the GPU recipe
+# against the CPU recipe on the same GPU, the benchmarks of the paper's model and the default recipe.
+# Part 2 (about 6 minutes): the 1,000,000-document stand-in, encoded, then one epoch.
 # Each step has its own time limit, most important first; after each, everything measured so far is
-# packed into $OUT/session_$PART.tgz (the device tool returns few files), so that a run cut short still
-# returns what it measured. Everything it writes is under the project's git-ignored logs/gpu_session/
-# ($OUT too unless given; a relative OUT is from the project root). Try it on a CPU first:
-#   OUT=logs/gpu_session/cpu_out DEVICE=cpu QUICK=1 bash scripts/gpu_session.sh 1   (and 2)
+# packed into $OUT/bench_gpu_$PART.tgz, so that a run cut short keeps what it measured. Everything is
+# written under the git-ignored logs/bench_gpu/ ($OUT too unless given). A word-BiGRU floor script, if
+# given as FLOOR=path, is timed beside the benchmark. Try it on a CPU in a few minutes first:
+#   OUT=logs/bench_gpu/cpu_out DEVICE=cpu QUICK=1 bash scripts/bench_gpu.sh 1   (and 2)
 set -u
 cd "$(dirname "$0")/.."  # the project root: every path below is inside the project
 PART=${1:-1}
-SESSION=$PWD/logs/gpu_session
-OUT=${OUT:-$SESSION/out}
-WORK=$SESSION/work  # logs/ and results/, packed into $OUT/session_$PART.tgz after every step
-RUNS=$SESSION/runs  # training runs (their checkpoints stay on the machine)
-STANDIN=$SESSION/standin  # part 2's stand-in corpus
+ROOT=$PWD/logs/bench_gpu
+OUT=${OUT:-$ROOT/out}
+WORK=$ROOT/work  # logs/ and results/, packed into $OUT/bench_gpu_$PART.tgz after every step
+RUNS=$ROOT/runs  # training runs (their checkpoints stay here)
+STANDIN=$ROOT/standin  # part 2's stand-in corpus
 DEVICE=${DEVICE:-cuda}
 IMDB=${HDC_IMDB_DIR:-data/stanfordnlp/imdb}
 rm -rf "$WORK" "$RUNS" && mkdir -p "$OUT" "$WORK/logs" "$WORK/results"  # each part packs its own archive
@@ -33,11 +28,11 @@ step() {  # step NAME SECONDS COMMAND...: run with a time limit, log to logs/NAM
   local name=$1 limit=$2 began=$SECONDS
   shift 2
   timeout "$limit" "$@" >"$WORK/logs/$name.txt" 2>&1
-  echo "$name: exit $?, $((SECONDS - began)) s (session $((SECONDS - start)) s)" | tee -a "$WORK/logs/steps.txt"
+  echo "$name: exit $?, $((SECONDS - began)) s ($((SECONDS - start)) s in all)" | tee -a "$WORK/logs/steps.txt"
   for run in "$RUNS"/*/; do
     [ -f "$run/metrics.json" ] && cp "$run/metrics.json" "$WORK/results/$(basename "$run").json"
   done
-  tar czf "$OUT/session_$PART.tgz" -C "$WORK" .
+  tar czf "$OUT/bench_gpu_$PART.tgz" -C "$WORK" .
 }
 
 python -c "import torch; print(torch.__version__, torch.cuda.get_device_name() if torch.cuda.is_available() else 'cpu')" \
@@ -46,7 +41,7 @@ python -c "import torch; print(torch.__version__, torch.cuda.get_device_name() i
 if [ "$PART" = 1 ]; then
 # Most important first: whether the GPU path works at all, then the user's commands, then speed.
 # 1. Precision: every model config under 32-true, bf16-mixed and 16-mixed, predictions against fp32's
-#    (4 pytest workers where pytest-xdist is installed, as on the lent machines; 52 s on an H100).
+#    (4 pytest workers where pytest-xdist is installed).
 workers=$(python -c "import xdist" 2>/dev/null && echo "-n 4")
 step pytest_gpu 130 python -m pytest tests/test_gpu.py -q -p no:cacheprovider $workers
 
@@ -66,15 +61,15 @@ step imdb_reference 100 python train.py recipe=paper_adamw "$gpu" trainer.precis
   hydra.run.dir="$RUNS/imdb_reference" $quick
 
 # 4. hdc's benchmark of the paper's model at its caps (60 x 80) and the floor (embedding + word BiGRU
-#    alone) in the same session: docs/s, peak memory, the step's split and a torch.profiler table; last,
+#    alone) in the same run: docs/s, peak memory, the step's split and a torch.profiler table; last,
 #    the benchmark of the default recipe's model (HAN + wide term), which first fits its wide term.
 few=${QUICK:+--batches 2 --repeats 1}
 step bench_60x80 70 python scripts/benchmark.py data.path="$IMDB" --rows paper_adamw --device "$DEVICE" \
   --precisions fp32,bf16,fp16 --out "$WORK/results/bench_gpu_60x80.json" \
   --profile "$WORK/results/profile_gpu_60x80.txt" $few
-if [ -f .device/gru_floor.py ]; then
+if [ -n "${FLOOR:-}" ]; then
   step floor 60 bash -c "for args in '' '--bf16' '--batch-size 512' '--batch-size 512 --bf16'; do
-    echo \"== \$args\"; python .device/gru_floor.py $IMDB --device $DEVICE --max-sents 60 --max-words 80 --batches 20 \$args; done"
+    echo \"== \$args\"; python $FLOOR $IMDB --device $DEVICE --max-sents 60 --max-words 80 --batches 20 \$args; done"
 fi
 step bench_60x80_b512 60 python scripts/benchmark.py data.path="$IMDB" data.batch_size=512 --rows paper_adamw \
   --device "$DEVICE" --precisions fp32,bf16 --out "$WORK/results/bench_gpu_60x80_b512.json" ${few:---batches 10}
@@ -92,4 +87,4 @@ step scale 330 python scripts/scale.py "$STANDIN" --out "$WORK/results/scale_gpu
   ${QUICK:+trainer.limit_train_batches=3 trainer.limit_val_batches=2 trainer.limit_test_batches=2}
 fi
 echo "done in $((SECONDS - start)) s" | tee -a "$WORK/logs/steps.txt"
-tar czf "$OUT/session_$PART.tgz" -C "$WORK" .
+tar czf "$OUT/bench_gpu_$PART.tgz" -C "$WORK" .

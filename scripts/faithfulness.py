@@ -19,7 +19,6 @@ A document with nothing left is read as an empty text. HAN nets only (their atte
 
 import argparse
 import json
-import math
 import random
 import sys
 from pathlib import Path
@@ -27,116 +26,9 @@ from pathlib import Path
 import torch
 
 from hdc.checkpoint import datamodule_for, load_classifier, read_checkpoint
-from hdc.data.batching import batch_of
 from hdc.errors import HdcError
-from hdc.inference import word_gradients
+from hdc.explain import FRACTIONS, METHODS, Reader, measure
 from hdc.paths import PROJECT_ROOT
-
-FRACTIONS = (0.1, 0.2, 0.5)
-METHODS = ("attention", "random", "gradient x input")
-
-
-def flat(document) -> list[tuple[int, int, int]]:
-    """(paragraph, sentence, word) of every word of an encoded document (paragraphs of sentences of ids)."""
-    return [(p, s, w) for p, paragraph in enumerate(document) for s, sentence in enumerate(paragraph)
-            for w in range(len(sentence))]  # fmt: skip
-
-
-def kept(document, keep, empty):
-    """The document with only the (paragraph, sentence) or (paragraph, sentence, word) places in `keep`
-    (a predicate); empty sentences and paragraphs dropped; `empty` if nothing is left."""
-    paragraphs = []
-    for p, paragraph in enumerate(document):
-        sentences = [[i for w, i in enumerate(sentence) if keep(p, s, w)] for s, sentence in enumerate(paragraph)]
-        sentences = [sentence for sentence in sentences if sentence]
-        if sentences:
-            paragraphs.append(sentences)
-    return paragraphs or empty
-
-
-class Reader:
-    """A checkpoint's model, read for its probabilities, attention and gradients on encoded documents."""
-
-    def __init__(self, model):
-        self.model, self.task, self.rng = model, model.task, random.Random(0)
-
-    def probabilities(self, documents, part: str) -> torch.Tensor:
-        """[documents, labels]: the HAN's own ("net") or the answer's ("answer")."""
-        rows = []
-        with torch.no_grad():
-            for start in range(0, len(documents), 64):
-                chunk = documents[start : start + 64]
-                answer = self.model(batch_of(chunk, [0] * len(chunk)))
-                logits = answer.parts["net"] if part == "net" else answer.logits
-                rows.append(self.task.probabilities(logits))
-        return torch.cat(rows)
-
-    def scores(self, document, label: int) -> dict[str, dict[str, dict]]:
-        """{"sentence"|"word": {method: {place: score}}}: higher, more important, for `label`."""
-        batch = batch_of([document], [0])
-        with torch.no_grad():
-            net = self.model.net(*batch.inputs)
-        words, shares = net.word_weights, net.sentences_for(torch.tensor([label]))[0]  # label attention: its own
-        gradients = word_gradients(self.model.net, batch, torch.tensor([label]))
-        places = flat(document)
-        sentences = sorted({(p, s) for p, s, _ in places})
-        rng = self.rng
-        sentence_scores = {
-            "attention": {place: float(shares[i]) for i, place in enumerate(sentences)},
-            "random": {place: rng.random() for place in sentences},
-            "gradient x input": {place: 0.0 for place in sentences},
-        }
-        word_scores = {"attention": {}, "random": {}, "gradient x input": {}}
-        row_of = {place: i for i, place in enumerate(sentences)}
-        for p, s, w in places:
-            row = row_of[p, s]
-            word_scores["attention"][p, s, w] = float(shares[row] * words[row, w])
-            word_scores["random"][p, s, w] = rng.random()
-            word_scores["gradient x input"][p, s, w] = float(gradients[row, w])
-            sentence_scores["gradient x input"][p, s] += float(gradients[row, w])
-        return {"sentence": sentence_scores, "word": word_scores}
-
-
-def measure(reader: Reader, documents, empty, part: str) -> dict:
-    """Mean comprehensiveness and sufficiency per level and method, for `part` ("net" or "answer")."""
-    full = reader.probabilities(documents, part)
-    labels = full.argmax(1).tolist()
-    erased = {}  # (level, method, fraction, "without"|"only") -> documents
-    for document, label in zip(documents, labels, strict=True):
-        for level, by_method in reader.scores(document, label).items():
-            for method, scores in by_method.items():
-                ranked = sorted(scores, key=lambda place: -scores[place])
-                for fraction in FRACTIONS:
-                    top = set(ranked[: max(1, math.ceil(fraction * len(ranked)))])
-                    if level == "sentence":
-
-                        def inside(p, s, w, top=top):
-                            return (p, s) in top
-                    else:
-
-                        def inside(p, s, w, top=top):
-                            return (p, s, w) in top
-
-                    erased.setdefault((level, method, fraction, "without"), []).append(
-                        kept(document, lambda p, s, w, inside=inside: not inside(p, s, w), empty)
-                    )
-                    erased.setdefault((level, method, fraction, "only"), []).append(kept(document, inside, empty))
-    index = torch.arange(len(documents)), torch.tensor(labels)
-    before = full[index]
-    results = {}
-    for level in ("sentence", "word"):
-        for method in METHODS:
-            comprehensiveness, sufficiency = [], []
-            for fraction in FRACTIONS:
-                comprehensiveness.append(
-                    before - reader.probabilities(erased[level, method, fraction, "without"], part)[index]
-                )
-                sufficiency.append(before - reader.probabilities(erased[level, method, fraction, "only"], part)[index])
-            results.setdefault(level, {})[method] = {
-                "comprehensiveness": float(torch.stack(comprehensiveness).mean()),
-                "sufficiency": float(torch.stack(sufficiency).mean()),
-            }
-    return results
 
 
 def main() -> None:

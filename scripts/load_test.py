@@ -69,26 +69,36 @@ class Server:
     starts its server with this too."""
 
     def __init__(self, checkpoint, *overrides: str, run_dir="/tmp/hdc_load_test", start_seconds: float = 120):
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
         self.log = Path(run_dir) / "serve.out"
         self.log.parent.mkdir(parents=True, exist_ok=True)
-        command = [sys.executable, "serve.py", f"ckpt_path={checkpoint}", f"port={self.port}",
-                   f"hydra.run.dir={run_dir}", *overrides]  # fmt: skip
-        with open(self.log, "w") as out:  # a file, not a pipe nobody reads: a full pipe would stall the server
-            self.process = subprocess.Popen(command, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT,
-                                            start_new_session=True)  # fmt: skip
-        deadline = time.monotonic() + start_seconds
-        while True:
+        # A free port is only free when it was asked for: another process may take it before serve.py
+        # binds it. Then serve.py stops at once saying so, and a new port is tried.
+        for _ in range(5):
+            self.port = free_port()
+            self.url = f"http://127.0.0.1:{self.port}"
+            command = [sys.executable, "serve.py", f"ckpt_path={checkpoint}", f"port={self.port}",
+                       f"hydra.run.dir={run_dir}", *overrides]  # fmt: skip
+            with open(self.log, "w") as out:  # a file, not a pipe nobody reads: a full pipe would stall it
+                self.process = subprocess.Popen(command, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT,
+                                                start_new_session=True)  # fmt: skip
+            if self._ready(start_seconds):
+                return
+            self.stop()
+            if "already in use" not in self.log.read_text():
+                break
+        raise RuntimeError(f"serve.py did not start:\n{self.log.read_text()[-3000:]}")
+
+    def _ready(self, seconds: float) -> bool:
+        """Whether /health answers within `seconds` (False at once if the server stops)."""
+        deadline = time.monotonic() + seconds
+        while self.process.poll() is None and time.monotonic() < deadline:
             try:
                 if httpx.get(f"{self.url}/health", timeout=1).status_code == 200:
-                    return
+                    return True
             except httpx.TransportError:
                 pass
-            if self.process.poll() is not None or time.monotonic() > deadline:
-                self.stop()
-                raise RuntimeError(f"serve.py did not start:\n{self.log.read_text()[-3000:]}")
             time.sleep(0.3)
+        return False
 
     def alive(self) -> bool:
         """Whether any process of the server's group still runs."""

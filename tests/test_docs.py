@@ -5,14 +5,20 @@ import re
 
 from tests.conftest import ROOT
 
-# README column -> (results file, the words that name its row there); the SVM's rows are named by dataset.
+# README column -> {results file: (the words that name its row there, the column of that file it copies)};
+# the SVM's rows are named by dataset.
+ACCURACY = "test accuracy % (mean ± sd over seeds)"
 COLUMNS = {
-    "default recipe": {"PROXIES.md": "default recipe", "RESULTS.md": "HAN + wide term"},
-    "its HAN part alone": {"PROXIES.md": "default recipe", "RESULTS.md": "seed 42 again: with its HAN part alone"},
-    "`model=fasttext`": {"PROXIES.md": "fastText baseline", "RESULTS.md": "fastText baseline"},
-    "`recipe=paper`": {"PROXIES.md": "the paper's recipe"},
-    "`experiment=imdb_w2v`": {"RESULTS.md": "word2vec initialisation (train + unlabelled), 4 epochs"},
-}
+    "default recipe": {"PROXIES.md": ("default recipe", ACCURACY), "RESULTS.md": ("HAN + wide term", ACCURACY)},
+    "its HAN part": {"PROXIES.md": ("default recipe", "the HAN part alone %"),
+                     "RESULTS.md": ("seed 42 again: with its HAN part alone", "the HAN part alone %")},
+    "its wide term": {"PROXIES.md": ("default recipe", "the wide term alone %")},
+    "HAN's share %": {"PROXIES.md": ("default recipe", "the HAN's share of the answer %")},
+    "`model.wide=null`": {"PROXIES.md": ("the HAN alone", ACCURACY)},
+    "`model=fasttext`": {"PROXIES.md": ("fastText baseline", ACCURACY), "RESULTS.md": ("fastText baseline", ACCURACY)},
+    "`recipe=paper`": {"PROXIES.md": ("the paper's recipe", ACCURACY)},
+    "`experiment=imdb_w2v`": {"RESULTS.md": ("word2vec initialisation (train + unlabelled), 4 epochs", ACCURACY)},
+}  # fmt: skip
 
 
 def table(text: str, header_start: str) -> list[list[str]]:
@@ -56,35 +62,46 @@ def test_the_readme_results_table_agrees_with_the_results_files():
         if column == "TF-IDF + linear SVM":
             return svm.get(dataset, "-")
         source = "RESULTS.md" if dataset == "imdb" else "PROXIES.md"
-        words = COLUMNS[column].get(source)
-        found = [r for r in results[source][1:] if words and words in r[0]
+        words, copied = COLUMNS[column].get(source, (None, None))
+        header, *rows = results[source]
+        found = [r for r in rows if words and words in r[0]
                  and r[1] == (dataset if source == "PROXIES.md" else "IMDB binary")]  # fmt: skip
-        cell, header = 2, results[source][0]
-        if column == "its HAN part alone":  # the default recipe's row, its test/acc_net column (if it has one)
-            cell = header.index("the HAN part alone %") if "the HAN part alone %" in header else None
-        return accuracy(found[0][cell]) if found and cell is not None else "-"
+        return accuracy(found[0][header.index(copied)]) if found and copied in header else "-"
 
     assert readme_cells_agree("| data (training documents)", expected) >= 27  # the table was read
 
 
-# The multi-label table's columns -> the words that name its row in results/MULTILABEL.md.
-MULTILABEL_COLUMNS = {"default recipe": "default recipe (HAN + wide term)", "`model=fasttext`": "fastText baseline",
-                      "`model.wide=null`": "the HAN alone (shared attention",
-                      "`model/net=han_label_attention`": "default recipe, label attention",
-                      "`model.wide=null model/net=han_label_attention`": "the HAN alone, label attention"}  # fmt: skip
+# The multi-label table's columns -> (the words that name its row in results/MULTILABEL.md, the columns it
+# copies: "micro / macro", or one figure).
+MICRO, MACRO = "test micro-F1 %", "test macro-F1 %"
+MULTILABEL_COLUMNS = {
+    "default recipe": ("default recipe (HAN + wide term)", (MICRO, MACRO)),
+    "its HAN part": ("default recipe (HAN + wide term)", ("the HAN part alone, micro-F1 %",)),
+    "its wide term": ("default recipe (HAN + wide term)", ("the wide term alone, micro-F1 %",)),
+    "HAN's share %": ("default recipe (HAN + wide term)", ("the HAN's share of the answer %",)),
+    "`model=fasttext`": ("fastText baseline", (MICRO, MACRO)),
+    "`model.wide=null`": ("the HAN alone (shared attention", (MICRO, MACRO)),
+    "`model/net=han_label_attention`": ("default recipe, label attention", (MICRO, MACRO)),
+    "`model.wide=null model/net=han_label_attention`": ("the HAN alone, label attention", (MICRO, MACRO)),
+}
 
 
 def test_the_readme_multi_label_table_agrees_with_the_results_files():
-    """Each cell is "micro-F1 / macro-F1" of its row in results/MULTILABEL.md (or the SVM's in tfidf_svm.md)."""
-    results = table((ROOT / "results" / "MULTILABEL.md").read_text(), "| experiment")[1:]
+    """Each cell is "micro-F1 / macro-F1", or one figure, of its row in results/MULTILABEL.md (or the SVM's
+    in tfidf_svm.md)."""
+    header, *results = table((ROOT / "results" / "MULTILABEL.md").read_text(), "| experiment")
     svm_rows = table((ROOT / "results" / "tfidf_svm.md").read_text(), "| multi-label proxy")[1:]
     svm = {r[0]: f"{r[1]} / {r[2]}" for r in svm_rows}
 
     def expected(dataset: str, column: str) -> str:
         if column == "one-vs-rest TF-IDF + linear SVM":
             return svm.get(dataset, "-")
-        found = [r for r in results if MULTILABEL_COLUMNS[column] in r[0] and r[1] == dataset]
-        return f"{accuracy(found[0][2])} / {accuracy(found[0][3])}" if found else "-"
+        words, copied = MULTILABEL_COLUMNS[column]
+        found = [r for r in results if words in r[0] and r[1] == dataset]
+        if not found or any(c not in header for c in copied):
+            return "-"
+        cells = [accuracy(found[0][header.index(c)]) for c in copied]
+        return "-" if cells == ["-"] * len(cells) else " / ".join(cells)
 
     assert readme_cells_agree("| multi-label data", expected) >= 6  # the table was read
 

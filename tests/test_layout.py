@@ -11,12 +11,13 @@ ENTRY_MODULES = {"hdc.train", "hdc.evaluate", "hdc.predict", "hdc.serve"}  # eac
 # Lightning); module.py trains a model on batches; checkpoint.py reads what module.py writes and builds
 # it again; inference and what draws or serves answers sit above it; the entry modules on top.
 LAYERS = [
-    {"hdc.errors", "hdc.paths", "hdc.precision", "hdc.loggers", "hdc.config_types", "hdc.viz", "hdc.viz.confusion"},
+    {"hdc.errors", "hdc.paths", "hdc.precision", "hdc.loggers", "hdc.config_types", "hdc.prediction", "hdc.viz",
+     "hdc.viz.confusion"},
     {"hdc.models", "hdc.models.han", "hdc.models.fasttext", "hdc.models.wide"},
     {"hdc.data", "hdc.data.text", "hdc.data.vocab", "hdc.data.encoded", "hdc.data.batching", "hdc.data.source",
      "hdc.data.word2vec", "hdc.data.datamodule"},
     {"hdc.task", "hdc.optim"},
-    {"hdc.module"},
+    {"hdc.module", "hdc.explain"},
     {"hdc.checkpoint", "hdc.build"},
     {"hdc.inference", "hdc.viz.heatmap", "hdc.callbacks", "hdc.sweep"},
     {"hdc", "hydra_plugins.hdc_optuna_sweeper", "hydra_plugins.hdc_optuna_sweeper.optuna_sweeper", *ENTRY_MODULES},

@@ -13,7 +13,8 @@ import hdc
 from hdc.data.batching import batch_of
 from hdc.data.datamodule import HFDataModule
 from hdc.errors import DataError
-from hdc.inference import Prediction, Predictor
+from hdc.inference import Predictor
+from hdc.prediction import Prediction
 from hdc.task import THRESHOLDS, Task, choose_thresholds
 from tests.conftest import evaluate_in_process, train_in_process
 
@@ -293,7 +294,7 @@ def test_a_threshold_that_is_neither_a_number_nor_a_known_rule_is_one_line(tmp_p
 
 
 def test_the_page_takes_true_label_sets_of_any_values():
-    from hdc.inference import Prediction, Sentence
+    from hdc.prediction import Prediction, Sentence
     from hdc.viz.heatmap import attention_html
 
     prediction = Prediction(None, {"1": 0.9, "3": 0.2}, [Sentence(1.0, ["a"], [1.0])], ["1"])

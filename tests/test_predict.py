@@ -150,7 +150,7 @@ def test_gradient_attribution_shades_words_by_gradient_x_input(debug_run, tmp_pa
 @pytest.mark.parametrize(("shares", "unused"), [({"HAN": 1.0, "n-gram model": 0.0}, True),
                                                 ({"HAN": 0.4, "n-gram model": 0.6}, False)])  # fmt: skip
 def test_the_ngrams_of_a_model_that_carried_none_of_the_answer_say_so(shares, unused):
-    from hdc.inference import NgramContribution, Prediction, Sentence
+    from hdc.prediction import NgramContribution, Prediction, Sentence
 
     prediction = Prediction("pos", {"neg": 0.1, "pos": 0.9}, [Sentence(1.0, ["great", "film"], [0.5, 0.5])], ["pos"],
                             shares, {}, {"pos": [NgramContribution("great", 0.8, [[0, 0, 1]])]})  # fmt: skip

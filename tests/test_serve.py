@@ -145,9 +145,10 @@ def test_an_unknown_attribution_is_one_line_before_serving(debug_run, tmp_path):
 
 def test_the_load_script_measures_both_modes_and_memory(debug_run, tmp_path):
     out = tmp_path / "load.json"
+    # --seconds only caps a level: every request is answered however slow the machine (no timing asserted)
     command = [sys.executable, "scripts/load_test.py", str(debug_run / "checkpoints" / "last.ckpt"), "--requests", "6",
-               "--seconds", "20", "--concurrency", "1,3", "--memory-requests", "12", "--out", str(out)]  # fmt: skip
-    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300)
+               "--seconds", "600", "--concurrency", "1,3", "--memory-requests", "12", "--out", str(out)]  # fmt: skip
+    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr[-2000:]
     report = json.loads(out.read_text())
     assert [(level["max_batch_size"], level["concurrency"]) for level in report["levels"]] == [

@@ -4,78 +4,16 @@ the attention callback go through `Predictor`, and the heatmap page draws its `P
 """
 
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import torch
 
 from hdc.checkpoint import load_classifier
 from hdc.data.batching import batch_of
-from hdc.errors import HdcError
-from hdc.models.han import HAN
+from hdc.explain import checked_attribution, top_ngrams, word_gradients
 from hdc.module import DocumentClassifier
 from hdc.precision import autocast, checked
-
-ATTRIBUTIONS = ("attention", "gradient")  # what shades the words: the HAN's attention, or gradient x input
-
-
-@dataclass
-class Sentence:
-    """A sentence as the model read it (long sentences are wrapped into several), with its attention:
-    `weight` is its share of the document, `paragraph` the index of its paragraph. A net with label
-    attention weighs sentences per label: `label_weights` holds each predicted label's weight, and
-    `weight` is the most probable label's."""
-
-    weight: float
-    words: list[str]
-    word_weights: list[float]
-    paragraph: int = 0
-    label_weights: dict[str, float] = field(default_factory=dict)
-    # With attribution="gradient": each word's gradient x input for the most probable label in the HAN
-    # (negative: against it), the pages' word shades.
-    word_attributions: list[float] = field(default_factory=list)
-
-
-@dataclass
-class NgramContribution:
-    """A word or bigram of the text and what it added to the n-gram model's logit for a label: its
-    weight x its TF-IDF value, summed over its occurrences (negative: it argued against the label).
-    `occurrences`: where it is, as [sentence, first word, words] in Prediction.sentences."""
-
-    ngram: str
-    contribution: float
-    occurrences: list[list[int]]
-
-
-@dataclass
-class Prediction:
-    """`label`: the answer of a single-label model (None for a multi-label one); `labels`: the labels
-    predicted, most probable first (a multi-label model's set: those over their thresholds, possibly
-    none; a single-label model's: [label]); `probabilities`: every label's (a softmax, or a sigmoid
-    per label)."""
-
-    label: str | None
-    probabilities: dict[str, float]
-    sentences: list[Sentence]
-    labels: list[str] = field(default_factory=list)
-    # With a wide term: each part's share of the answer (the mix: {"HAN": 0.4, "n-gram model": 0.6}) and
-    # each part's own probabilities. The attention is the net's: at a share of 0 it did not decide.
-    shares: dict[str, float] = field(default_factory=dict)
-    part_probabilities: dict[str, dict[str, float]] = field(default_factory=dict)
-    # With a wide term: for each predicted label, the n-grams that moved the n-gram model's logit most
-    # (either way), largest first: what decided its part of the answer.
-    ngram_contributions: dict[str, list[NgramContribution]] = field(default_factory=dict)
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, row: dict) -> "Prediction":
-        """The inverse of to_dict (serve.py's page draws the API's JSON answer)."""
-        contributions = {label: [NgramContribution(**c) for c in found]
-                         for label, found in row.get("ngram_contributions", {}).items()}  # fmt: skip
-        sentences = [Sentence(**sentence) for sentence in row.get("sentences", [])]
-        return cls(**{**row, "sentences": sentences, "ngram_contributions": contributions})
+from hdc.prediction import Prediction, Sentence
 
 
 class Predictor:
@@ -178,54 +116,6 @@ class Predictor:
             return {}
         net = {"HAN": "HAN", "FastText": "fastText"}.get(type(self.model.net).__name__, type(self.model.net).__name__)
         return dict(zip((net, "n-gram model"), self.model.wide.mix.tolist(), strict=True))
-
-
-def checked_attribution(attribution: str, net: str) -> str:
-    """An attribution a net (its class name) can give, or one line saying why not."""
-    if attribution not in ATTRIBUTIONS:
-        raise HdcError(f"attribution={attribution!r}: expected one of {list(ATTRIBUTIONS)}")
-    if attribution == "gradient" and net != HAN.__name__:
-        raise HdcError(f"attribution=gradient reads a HAN's embedded words; this model's net is {net}")
-    return attribution
-
-
-def word_gradients(net: HAN, batch, labels: torch.Tensor) -> torch.Tensor:
-    """Gradient x input: for each document's `labels` logit in the HAN, its gradient on each embedded
-    word dotted with that embedding, [sentences, words] (0 on padding). Documents do not touch one
-    another in a batch (padding changes no output), so one backward pass gives every document's."""
-    embedded = []
-    handle = net.embedding.register_forward_hook(lambda module, inputs, output: embedded.append(output))
-    try:
-        with torch.enable_grad():
-            logits = net(*batch.inputs).logits
-            (gradient,) = torch.autograd.grad(logits.gather(1, labels[:, None]).sum(), embedded[0])
-    finally:
-        handle.remove()
-    values = (gradient * embedded[0]).sum(-1).detach().float()
-    words = torch.arange(batch.word_ids.size(1), device=values.device) < batch.word_counts[:, None]
-    return values.new_zeros(words.shape).masked_scatter(words, values)
-
-
-def top_ngrams(
-    spans: torch.Tensor, contributions: torch.Tensor, words: list[list[str]], labels: dict[str, int], top: int
-) -> dict[str, list[NgramContribution]]:
-    """One document's n-grams (occurrences as Predictor._occurrences gives them; `words`: its sentences'
-    words) summed by their text, and for each label (name: its column) the `top` whose contributions
-    are largest either way, largest first; an n-gram that adds nothing (IDF 0: unknown to the model) is left out."""
-    found: dict[str, tuple[list, list]] = {}  # n-gram -> (its occurrences, their contributions)
-    for (sentence, start, size), contribution in zip(
-        spans.tolist(), contributions[:, list(labels.values())], strict=True
-    ):
-        places, adds = found.setdefault(" ".join(words[sentence][start : start + size]), ([], []))
-        places.append([sentence, start, size])
-        adds.append(contribution)
-    sums = {ngram: torch.stack(adds).sum(0).tolist() for ngram, (_, adds) in found.items()}
-    result = {}
-    for i, label in enumerate(labels):
-        ranked = sorted(found, key=lambda ngram: -abs(sums[ngram][i]))
-        result[label] = [NgramContribution(ngram, sums[ngram][i], found[ngram][0]) for ngram in ranked[:top]
-                         if sums[ngram][i] != 0]  # fmt: skip
-    return result
 
 
 def load(

@@ -16,8 +16,9 @@ from omegaconf import DictConfig
 
 from hdc.checkpoint import load_classifier
 from hdc.errors import HdcError, reported_as_one_line
-from hdc.inference import Prediction, Predictor
+from hdc.inference import Predictor
 from hdc.paths import CONFIG_DIR
+from hdc.prediction import Prediction
 
 log = logging.getLogger(__name__)
 

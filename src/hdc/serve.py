@@ -28,9 +28,11 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from hdc.checkpoint import read_checkpoint
 from hdc.errors import HdcError, reported_as_one_line
-from hdc.inference import Prediction, checked_attribution, load
+from hdc.explain import checked_attribution
+from hdc.inference import load
 from hdc.paths import CONFIG_DIR
 from hdc.precision import checked
+from hdc.prediction import Prediction
 
 log = logging.getLogger(__name__)
 

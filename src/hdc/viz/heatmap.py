@@ -18,7 +18,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from hdc.inference import Prediction  # noqa: E402
+from hdc.prediction import Prediction  # noqa: E402
 
 _STYLE = """
 body { font-family: Georgia, serif; max-width: 60em; margin: 2em auto; color: #222; }

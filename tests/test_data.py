@@ -196,6 +196,21 @@ def test_local_csv_with_string_labels_from_config(tmp_path):
     assert list(dm.train_documents()) == [("Great fun.", 1), ("Dull.", 0)] * 20
 
 
+def test_a_csv_without_the_label_column_or_without_rows_is_one_line(tmp_path):
+    (tmp_path / "reviews.csv").write_text("review,sentiment\nGreat fun.,good\n")
+    dm = HFDataModule(
+        str(tmp_path / "reviews.csv"), str(tmp_path), str(tmp_path / "cache"), text_column="review", label_column="nope"
+    )
+    with pytest.raises(
+        DataError, match=r"label column 'nope' not in the dataset \(columns: \['review', 'sentiment'\]\)"
+    ):
+        dm.setup()
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "empty" / "train.csv").write_text("")
+    with pytest.raises(DataError, match="cannot read the data: EmptyDataError"):
+        HFDataModule(str(tmp_path / "empty"), str(tmp_path), str(tmp_path / "cache")).setup()
+
+
 def test_unknown_label_is_a_clear_error(tmp_path):
     dm = csv_reviews(tmp_path, "Great fun.,good\nOdd.,meh\n", val_fraction=0.0)
     with pytest.raises(DataError, match="Unknown label 'meh' in column 'sentiment'"):

@@ -291,6 +291,9 @@ def test_a_threshold_that_is_neither_a_number_nor_a_known_rule_is_one_line(tmp_p
 
     with pytest.raises(HdcError, match="model.threshold='per-label': expected"):
         train_in_process(tmp_path, "model.threshold=per-label")
+    for outside in ("2", "0"):  # every F1 would be 0 and no label ever predicted: refused before any work
+        with pytest.raises(HdcError, match=f"threshold={outside}: global, per_label, or a probability between 0 and 1"):
+            train_in_process(tmp_path, f"model.threshold={outside}")
 
 
 def test_the_page_takes_true_label_sets_of_any_values():

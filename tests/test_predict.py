@@ -118,6 +118,14 @@ def test_cli_errors_are_one_line(debug_run, tmp_path):
     )
     assert result.returncode == 1 and "Traceback" not in result.stderr and result.stdout == ""
     assert f"{source}, line 1: not JSON" in result.stderr
+    nothing = run_entry_point("predict.py", tmp_path / "run", f"ckpt_path={debug_run}/checkpoints/last.ckpt", "input=-",
+                              stdin="", check=False)  # fmt: skip
+    assert nothing.returncode == 1 and "input=-: no documents in it (empty input)" in nothing.stderr
+    for script, given in (("predict.py", ["input=-"]), ("eval.py", [])):  # the checkpoint left out
+        missing = run_entry_point(script, tmp_path / script, *given, stdin="", check=False)
+        said = missing.stdout + missing.stderr
+        assert missing.returncode == 1 and "Traceback" not in said
+        assert "ckpt_path is required: add ckpt_path=... to the command" in said
 
 
 def test_gradient_attribution_shades_words_by_gradient_x_input(debug_run, tmp_path):

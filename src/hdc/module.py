@@ -60,7 +60,10 @@ class DocumentClassifier(L.LightningModule):
         self.part_names = parts = ("net", "wide") if wide else ("net",)  # the net's own score, always
         self.val_parts, self.test_parts = task.part_metrics("val/", parts), task.part_metrics("test/", parts)
         self.mix_losses, self.threshold_counts = MixLosses(task), ThresholdCounts(task.num_labels)
-        fixed = 0.5 if isinstance(threshold, str) else float(threshold)  # a label set's decisions, chosen or fixed
+        chosen = threshold in ("global", "per_label")  # a label set's decisions: chosen on validation, or fixed
+        if not chosen and not (isinstance(threshold, int | float) and 0 < threshold < 1):
+            raise ValueError(f"threshold={threshold!r}: global, per_label, or a probability between 0 and 1")
+        fixed = 0.5 if chosen else float(threshold)
         self.register_buffer("thresholds", torch.full((task.num_labels,), fixed))
         # Each part's own, chosen on its own answers: a part is judged at its best, not at the answer's.
         self.register_buffer("part_thresholds", torch.full((len(parts), task.num_labels), fixed))

@@ -61,9 +61,12 @@ def write_predictions(predictions: list[Prediction], target: str) -> None:
 
 
 def predict(cfg: DictConfig) -> list[Prediction]:
-    predictor = Predictor(load_classifier(cfg.ckpt_path, cfg.device), cfg.device, cfg.batch_size, cfg.precision,
-                          attribution=cfg.get("attribution", "attention"))  # fmt: skip
+    checkpoint = cfg.ckpt_path  # required: asked for before the input is read
     texts, labels = read_documents(cfg.input, cfg.blocks)
+    if not texts:
+        raise HdcError(f"input={cfg.input}: no documents in it (empty input); nothing to predict")
+    predictor = Predictor(load_classifier(checkpoint, cfg.device), cfg.device, cfg.batch_size, cfg.precision,
+                          attribution=cfg.get("attribution", "attention"))  # fmt: skip
     predictions = predictor.predict(texts)
     write_predictions(predictions, cfg.output)
     if cfg.get("html"):

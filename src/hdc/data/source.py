@@ -81,7 +81,17 @@ def document_text(row: dict, text_column: str | list[str]) -> str:
 
 
 def require_columns(dataset: datasets.IterableDataset, text_column: str | list[str], label_column: str) -> None:
+    """The text and label columns are there; without a schema (CSV, JSON) the first row says what is.
+    An empty or unreadable split is one line too."""
     columns = dataset.column_names
+    if columns is None:
+        try:
+            first = next(iter(dataset), None)
+        except Exception as error:  # pandas, pyarrow and json each raise their own kind for a bad file
+            raise DataError(f"cannot read the data: {type(error).__name__}: {error}".split("\n")[0]) from None
+        if first is None:
+            raise DataError("the split holds no documents (an empty file?)")
+        columns = list(first)
     for role, column in [*(("text", c) for c in text_columns(text_column)), ("label", label_column)]:
         if columns is not None and column not in columns:
             raise DataError(f"{role} column {column!r} not in the dataset (columns: {columns}); set data.{role}_column")

@@ -5,6 +5,7 @@ import contextlib
 import hashlib
 import json
 import shutil
+import socket
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
@@ -134,6 +135,18 @@ def test_a_bad_checkpoint_is_one_line_before_serving(tmp_path):
     result = run_entry_point("serve.py", tmp_path, f"ckpt_path={tmp_path}/missing.ckpt", check=False)
     assert result.returncode == 1 and "Traceback" not in result.stdout + result.stderr
     assert f"ckpt_path={tmp_path}/missing.ckpt: no such checkpoint file" in result.stdout + result.stderr
+
+
+def test_a_port_in_use_is_one_line_before_serving(debug_run, tmp_path):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        checkpoint = debug_run / "checkpoints" / "last.ckpt"
+        result = run_entry_point("serve.py", tmp_path, f"ckpt_path={checkpoint}", f"port={port}", check=False)
+    said = result.stdout + result.stderr
+    assert result.returncode == 1 and "Traceback" not in said and "Serving" not in said
+    assert f"port={port}: cannot listen on 127.0.0.1:{port} (Address already in use); choose another port=" in said
 
 
 def test_an_unknown_attribution_is_one_line_before_serving(debug_run, tmp_path):

@@ -1,6 +1,7 @@
 """train.py end to end through Hydra, as a user runs it (on real IMDB documents)."""
 
 import json
+import logging
 import os
 
 import pytest
@@ -235,3 +236,25 @@ def test_monitors_are_named_once_in_config_and_follow_the_tasks_metric(tmp_path)
     assert monitors(cfg) == ("val/f1_micro", "val/f1_micro_net", "val/f1_micro", "val/f1_micro_best")
     cfg = compose_train(tmp_path, "callbacks.early_stopping.monitor=val/loss", debug=None)
     assert cfg.callbacks.early_stopping.monitor == "val/loss"
+
+
+def test_a_test_split_with_a_new_label_stops_the_run_before_training_and_a_missing_one_is_said(tmp_path, caplog):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from hdc.errors import DataError
+
+    folder = tmp_path / "mine"
+    folder.mkdir()
+    rows = {"text": [f"Review number {i}. It was {'good' if i % 2 else 'bad'}." for i in range(60)],
+            "label": ["good" if i % 2 else "bad" for i in range(60)]}  # fmt: skip
+    pq.write_table(pa.table(rows), folder / "train.parquet")
+    pq.write_table(pa.table({"text": ["Fine.", "Odd."], "label": ["good", "meh"]}), folder / "test.parquet")
+    common = [f"data.path={folder}", f"paths.cache_dir={tmp_path / 'cache'}", "data.min_frequency=1", "logger=none"]
+    with pytest.raises(DataError, match="Unknown label 'meh'"):
+        train_in_process(tmp_path / "run", *common)
+    assert not (tmp_path / "run" / "checkpoints").exists()  # nothing trained
+    (folder / "test.parquet").unlink()
+    with caplog.at_level(logging.WARNING, logger="hdc.train"):
+        train_in_process(tmp_path / "untested", *common)
+    assert f"{folder} has no 'test' split: the run will not be tested" in caplog.text

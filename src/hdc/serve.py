@@ -15,6 +15,7 @@ import hashlib
 import logging
 import os
 import signal
+import socket
 from html import escape
 from pathlib import Path
 from urllib.parse import parse_qs
@@ -157,8 +158,22 @@ def add_page(server: ls.LitServer, port: int, title: str) -> None:
         return page_html(title, text, Prediction.from_dict(answer.json()["predictions"][0]))
 
 
+def check_port_free(host: str, port: int) -> None:
+    """One line, before the model loads, when another process holds the port (uvicorn would say so only
+    after the server had announced itself)."""
+    try:
+        with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
+            probe.bind((host, port))
+    except OSError as error:
+        raise HdcError(
+            f"port={port}: cannot listen on {host}:{port} ({error.strerror}); choose another port="
+        ) from None
+
+
 def serve(cfg: DictConfig) -> None:
     checked(cfg.precision)
+    check_port_free(cfg.host, cfg.port)
     try:
         info = model_info(cfg.ckpt_path)
     except HdcError as error:

@@ -62,6 +62,11 @@ def train(cfg: DictConfig) -> dict[str, float]:
         datamodule.encoder.tokenizer.save(str(output_dir / "tokenizer.json"))
     log.info(f"Vocabulary: {datamodule.encoder.tokenizer.get_vocab_size()} words; labels: {datamodule.label_names}")
     write_run_record(output_dir, cfg.get("optimized_metric"))
+    if cfg.get("test"):  # the test split's labels checked (it is encoded and cached) before any training
+        if datamodule.test_documents() is None:
+            log.warning(f"{cfg.data.path} has no {cfg.data.test_split!r} split: the run will not be tested")
+        else:
+            datamodule.encoded("test")
     model = build_model(cfg, datamodule, fit=not ckpt_path)  # a resumed run has its fit in its checkpoint
     trainer = build_trainer(cfg, datamodule, resumed_step if ckpt_path else None)
     loggers = trainer.loggers

@@ -65,7 +65,7 @@ def test_a_list_label_column_trains_a_multi_label_model_that_follows_micro_f1(ru
     for name in ("val/f1_micro_best", "test/f1_macro", "test/precision_micro", "test/recall_micro", "val/threshold",
                  "test/f1_micro_net", "test/f1_micro_wide", "val/mix_net"):  # fmt: skip
         assert name in metrics, name
-    checkpoint = torch.load(next((run_dir / "checkpoints").glob("epoch_*.ckpt")), weights_only=True)
+    checkpoint = torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=True)  # the callbacks' state too
     assert checkpoint["hyper_parameters"]["multi_label"] is True
     found = {key.split("{")[0]: re.search(r"'monitor': '([^']+)'", key) for key in checkpoint["callbacks"]}
     monitors = {callback: monitor[1] for callback, monitor in found.items() if monitor}
@@ -339,3 +339,15 @@ def test_eval_unsets_the_separator_of_training_for_a_file_of_lists(tmp_path):
     evaluated = evaluate_in_process(tmp_path / "eval", f"ckpt_path={checkpoint}", f"data.path={lists}", cache,
                                     "data.label_separator=''")  # fmt: skip
     assert evaluated["test/documents"] == 50 and "test/f1_micro" in evaluated
+
+
+def test_a_checkpoint_stores_the_wide_terms_table_by_its_used_rows(run):
+    """A million bigram buckets x the labels, mostly rows no document weighs: stored sparse, read back dense."""
+    run_dir, _, _ = run
+    path = next((run_dir / "checkpoints").glob("epoch_*.ckpt"))
+    state = torch.load(path, weights_only=True)["state_dict"]
+    table = state["wide.bag.embedding.weight"]
+    assert table.is_sparse and len(table._values()) < len(table) // 100
+    assert path.stat().st_size < table.numel() * 4 // 4  # the whole file: a quarter of the dense table alone
+    dense = hdc.load(path).model.wide.bag.embedding.weight
+    assert dense.shape == table.shape and torch.equal(dense, table.to_dense())

@@ -15,7 +15,7 @@ from hdc.data.batching import batch_of
 from hdc.models.fasttext import FastText
 from hdc.models.han import HAN
 from hdc.models.wide import WideTerm
-from hdc.module import DocumentClassifier
+from hdc.module import DocumentClassifier, compact, expanded
 from hdc.task import Task
 from tests.test_fasttext import TRAINER, Given
 
@@ -95,3 +95,13 @@ def test_label_smoothing_moves_label_sets_toward_one_half():
     expected = F.binary_cross_entropy_with_logits(logits, torch.tensor([[0.9, 0.1]]), reduction="sum")
     assert smoothed.item() == pytest.approx(expected.item())
     assert Task(2, multi_label=True).loss(logits, targets).item() < smoothed.item()
+
+
+def test_compact_stores_large_mostly_zero_tables_sparse_and_expanded_gives_them_back():
+    table = torch.zeros(200_000, 2)
+    table[[5, 70_000]] = torch.tensor([1.0, -2.0])
+    state = {"table": table, "dense": torch.randn(200_000), "small": torch.zeros(10), "steps": torch.tensor(3)}
+    stored = compact(state)
+    assert stored["table"].is_sparse and not any(stored[k].is_sparse for k in ("dense", "small", "steps"))
+    back = expanded(stored)
+    assert all(torch.equal(back[name], value) for name, value in state.items())

@@ -174,6 +174,10 @@ def test_a_checkpoint_of_another_format_is_one_line_wherever_it_is_read(debug_ru
         evaluate_in_process(tmp_path / "eval", f"ckpt_path={old}")
     with pytest.raises(HdcError, match=f"ckpt_path={old}: {message}"):
         train_in_process(tmp_path / "resumed", *data, f"ckpt_path={old}")
+    best = next((debug_run / "checkpoints").glob("epoch_*.ckpt"))  # the best epoch's weights, no training state
+    assert "optimizer_states" not in torch.load(best, weights_only=True)
+    with pytest.raises(HdcError, match="holds the model's weights only .* resume from the run's checkpoints/last.ckpt"):
+        train_in_process(tmp_path / "from_best", *data, f"ckpt_path={best}")
 
 
 def test_a_folder_with_string_labels_and_no_names_trains_and_its_checkpoint_names_them(small_imdb, tmp_path):

@@ -21,7 +21,7 @@ from hdc.data.datamodule import HFDataModule
 from hdc.data.vocab import DocumentEncoder
 from hdc.errors import HdcError
 from hdc.models import from_spec
-from hdc.module import CHECKPOINT_FORMAT, DocumentClassifier
+from hdc.module import CHECKPOINT_FORMAT, DocumentClassifier, expanded
 from hdc.paths import written_atomically
 
 DATA_KEY = LightningDataModule.CHECKPOINT_HYPER_PARAMS_KEY  # "datamodule_hyper_parameters"
@@ -60,7 +60,7 @@ def load_classifier(checkpoint: str | Path | dict, map_location: str | torch.dev
         raise HdcError(f"not a model this hdc can build ({error})") from None
     encoder = DocumentEncoder.from_dict(checkpoint["hdc"]["encoder"])
     model = DocumentClassifier(net=net, wide=wide, encoder=encoder, **options)
-    model.load_state_dict(checkpoint["state_dict"])
+    model.load_state_dict(expanded(checkpoint["state_dict"]))
     return model.to(map_location).eval()
 
 

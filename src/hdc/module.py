@@ -168,3 +168,26 @@ class DocumentClassifier(L.LightningModule):
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         check_finite(self)  # a checkpoint never keeps weights that a step overflowed
         checkpoint["hdc"] = {"format": CHECKPOINT_FORMAT, "encoder": self.encoder and self.encoder.to_dict()}
+        checkpoint["state_dict"] = compact(checkpoint["state_dict"])
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        checkpoint["state_dict"] = expanded(checkpoint["state_dict"])  # before Lightning loads the weights
+
+
+def compact(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """The state with each large table that is mostly zero rows stored by its nonzero rows (a sparse
+    tensor): the bags' rows for n-grams no training document weighs stay 0, and dense they are most of a
+    checkpoint (a million bigram buckets x the labels). expanded() gives the tables back."""
+    result = {}
+    for name, value in state.items():
+        if value.is_floating_point() and not value.is_sparse and value.numel() >= 100_000:
+            used = value.reshape(len(value), -1).ne(0).any(1).sum()
+            if used < len(value) // 2:
+                value = value.to_sparse(sparse_dim=1)
+        result[name] = value
+    return result
+
+
+def expanded(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """compact()'s state as the module holds it: every table dense."""
+    return {name: value.to_dense() if value.is_sparse else value for name, value in state.items()}

@@ -46,6 +46,11 @@ def checkpoint_to_resume(ckpt_path: str | None, output_dir: Path, task_dir: Path
         checkpoint = read_checkpoint(ckpt_path)
     except HdcError as error:
         raise HdcError(f"ckpt_path={error}") from None
+    if "optimizer_states" not in checkpoint:
+        raise HdcError(
+            f"ckpt_path={ckpt_path}: holds the model's weights only (a best epoch's checkpoint), not a training "
+            f"state to resume: resume from the run's checkpoints/last.ckpt (ckpt_path=last)"
+        )
     return ckpt_path, checkpoint.get("global_step", 0)
 
 

@@ -186,7 +186,7 @@ def csv_reviews(tmp_path, rows: str, **settings) -> HFDataModule:
     path = tmp_path / "reviews.csv"
     path.write_text("review,sentiment\n" + rows)
     columns = dict(text_column="review", label_column="sentiment", label_names=["bad", "good"])
-    return HFDataModule(str(path), str(tmp_path), str(tmp_path / "cache"), **columns, **settings)
+    return HFDataModule(str(path), str(tmp_path), str(tmp_path / "cache"), **(columns | settings))
 
 
 def test_local_csv_with_string_labels_from_config(tmp_path):
@@ -209,6 +209,12 @@ def test_a_csv_without_the_label_column_or_without_rows_is_one_line(tmp_path):
     (tmp_path / "empty" / "train.csv").write_text("")
     with pytest.raises(DataError, match="cannot read the data: EmptyDataError"):
         HFDataModule(str(tmp_path / "empty"), str(tmp_path), str(tmp_path / "cache")).setup()
+
+
+def test_an_empty_label_cell_is_one_line_naming_the_row(tmp_path):
+    dm = csv_reviews(tmp_path, "Great fun.,good\nDull.,\nFine.,good\n", val_fraction=0.0, label_names=None)
+    with pytest.raises(DataError, match="Label column 'sentiment', row 1: empty; every document needs a label"):
+        dm.setup()
 
 
 def test_unknown_label_is_a_clear_error(tmp_path):

@@ -186,6 +186,9 @@ class LabelledSplit:
             if any(c not in row for c in [*self.text_columns, self.label_column]):
                 raise DataError(f"row lacks a column of {[*self.text_columns, self.label_column]}: {list(row)}")
             value = row[self.label_column]
+            if not self.multi_label and (value is None or (isinstance(value, float) and math.isnan(value))):
+                raise DataError(f"Label column {self.label_column!r}, row {number}: empty; every document needs a "
+                                f"label (several or none per document: give lists, [] for none)")  # fmt: skip
             if not self.multi_label and isinstance(value, list | tuple):
                 raise DataError(f"Label column {self.label_column!r} mixes single labels and lists: row {number} "
                                 f"holds {value!r}")  # fmt: skip

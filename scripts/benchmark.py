@@ -126,10 +126,10 @@ def largest_gaps_from_fp32(model, batches, device: str, precision: str) -> dict[
     difference in a class probability, a word weight and a sentence weight."""
     gaps = dict.fromkeys(["probability", "word_weight", "sentence_weight"], 0.0)
     for batch in batches:
-        reference = model(batch)
+        answers = [model(batch)]
         with autocast(device, precision):
-            low = model(batch)
-        reference, low = [reference[0].softmax(-1), *reference[1:]], [low[0].float().softmax(-1), *low[1:]]
+            answers.append(model(batch))
+        reference, low = ([a.logits.float().softmax(-1), a.net.word_weights, a.net.sentence_weights] for a in answers)
         for name, a, b in zip(gaps, reference, low, strict=True):
             gaps[name] = max(gaps[name], float((a - b.float()).abs().max()))
     return gaps

@@ -51,7 +51,7 @@ def run_case(case: str, imdb: Path) -> dict:
                    "batch_word_ids_shape": list(batch.word_ids.shape)}  # fmt: skip
         if case.endswith("_train"):
             optimizer = torch.optim.AdamW(model.parameters())
-            logits, _, _ = model(batch.word_ids, batch.word_counts, batch.sentence_counts)
+            logits = model(batch.word_ids, batch.word_counts, batch.sentence_counts).logits
             F.cross_entropy(logits, batch.labels).backward()
             optimizer.step()
         else:

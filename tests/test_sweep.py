@@ -141,7 +141,7 @@ def test_wandb_sweep_parameters_are_train_py_overrides(tmp_path):
     values = {key: spec["values"][-1] if "values" in spec else spec["max"] for key, spec in sweep["parameters"].items()}
     fixed = [arg for arg in sweep["command"] if not arg.startswith("${")]
     overrides = [f"{key}={value}" for key, value in values.items()]
-    config = OmegaConf.to_container(compose("train.yaml", tmp_path, *fixed, *overrides))
+    config = OmegaConf.to_container(compose("train.yaml", tmp_path, *fixed, *overrides), resolve=True)
     for key, value in values.items():
         node = config
         for part in key.split("."):

@@ -108,7 +108,7 @@ def test_learns_sentiment_from_a_few_thousand_real_reviews(tmp_path, data, model
     (words, sentences, paragraphs), the fastText baseline and the default recipe (the HAN with its wide
     term) each reach 0.80 validation accuracy, with a margin to spare."""
     overrides = ["data.train_fraction=0.2", "data.max_sentences=20", "data.max_words=40", "trainer.max_epochs=2"]
-    overrides += [model, "model/scheduler=onecycle", "model.optimizer.lr=0.004"]
+    overrides += [model, "model/scheduler=onecycle", "model.optimizer.lr=0.004", "min_optimizer_steps=null"]
     result = train_in_process(tmp_path, *data, *overrides, "test=false", debug=None)
     assert result["val/acc_best"] >= 0.80, result
     # ... and the checkpoint, used as a user would, reads sentiment

@@ -28,7 +28,7 @@ def test_vectors_cover_the_training_words_and_repeat_for_a_seed():
 
 
 def test_train_py_initialises_the_embedding_from_cached_vectors(tmp_path, data, caplog):
-    with caplog.at_level(logging.INFO, logger="hdc.train"):
+    with caplog.at_level(logging.INFO, logger="hdc.build"):
         train_in_process(tmp_path / "run", *data, "word2vec=skipgram", "test=false")
     assert "Embedding initialised by word2vec" in caplog.text
     cache = Path(next(arg.split("=", 1)[1] for arg in data if arg.startswith("paths.cache_dir=")))

@@ -88,7 +88,8 @@ def scale_epochs(cfg: DictConfig, steps_per_epoch: int) -> None:
     trainer.max_epochs and check_val_every_n_epoch multiplied by one factor, so that validation,
     early stopping's patience and checkpoints keep their rhythm in steps while the net gets the updates
     it needs (a few hundred documents at 8 epochs are a few dozen steps: too few for the HAN).
-    A run whose length the user chose in steps or batches is left as it is."""
+    A run whose length the user chose in steps or batches is left as it is. Steps are counted for one
+    process: under DDP each rank takes its share of the batches, so a run takes about floor / ranks."""
     floor, trainer = cfg.get("min_optimizer_steps"), cfg.trainer
     if not floor or trainer.get("limit_train_batches") or trainer.get("max_steps", -1) not in (None, -1):
         return

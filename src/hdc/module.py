@@ -76,7 +76,7 @@ class DocumentClassifier(L.LightningModule):
         """Start the net's output bias at the training split's label prior (hdc.task.Task.prior_logits)."""
         self.net.output_bias.copy_(self.task.prior_logits(label_ids, documents))
 
-    def forward(self, batch: Batch) -> "Answer":
+    def forward(self, batch: Batch) -> Answer:
         """The answer, each part's logits and the net's output (its attention)."""
         net = self.net(*batch.inputs)
         parts = {"net": net.logits} if self.wide is None else {"net": net.logits, "wide": self.wide(*batch.inputs)}

@@ -1,4 +1,5 @@
 import itertools
+import logging
 from types import SimpleNamespace
 
 import numpy as np
@@ -219,8 +220,19 @@ def test_an_empty_label_cell_is_one_line_naming_the_row(tmp_path):
 
 def test_unknown_label_is_a_clear_error(tmp_path):
     dm = csv_reviews(tmp_path, "Great fun.,good\nOdd.,meh\n", val_fraction=0.0)
-    with pytest.raises(DataError, match="Unknown label 'meh' in column 'sentiment'"):
+    message = r"Unknown labels in split 'train', column 'sentiment': 'meh' \(1 documents\); the model knows \["
+    with pytest.raises(DataError, match=message + r"'bad', 'good'\] \("):  # no index offered for a string
         dm.setup()
+
+
+def test_documents_without_words_are_kept_and_counted(tmp_path, caplog):
+    # an empty cell, a blank one and punctuation alone: trained and tested on, but said, every run
+    dm = csv_reviews(tmp_path, 'Great fun.,good\n,bad\n"  ",good\n...,bad\nFine.,good\n', val_fraction=0.0)
+    dm.setup()
+    with caplog.at_level(logging.WARNING, logger="hdc.data.datamodule"):
+        train = dm.encoded("train")
+    assert len(train) == 5 and train.empty_documents() == 3
+    assert "3 of 5 train documents have no words (an empty text column 'review'?); they are kept" in caplog.text
 
 
 def test_missing_column_is_a_clear_error(imdb_dir, tmp_path):
@@ -272,7 +284,9 @@ def test_integer_and_string_labels_get_names_in_the_pass_that_trains_the_tokeniz
 
 def test_a_label_training_never_saw_is_one_error_naming_it(tmp_path):
     dm = unnamed(tmp_path, [(f"Review {i}.", i % 2) for i in range(30)], split_rows=[("New.", 0), ("Odd.", 7)])
-    with pytest.raises(DataError, match=r"Unknown label 7 in column 'label'"):
+    # the split, each value with its documents, and (for an integer) the indices that would be read
+    with pytest.raises(DataError, match=r"Unknown labels in split 'test', column 'label': 7 \(1 documents\); "
+                       r"the model knows \['0', '1'\] or an index 0..1 \("):  # fmt: skip
         dm.encoded("test")
     with pytest.raises(DataError, match="holds float values: expected integers or strings"):
         unnamed(tmp_path / "float", [("A.", 1.0), ("B.", 0.5)])

@@ -154,7 +154,9 @@ def test_labels_that_training_never_saw_are_named_and_counted(tmp_path):
     test = [("C.", ["a", "c"]), ("D.", ["c"]), ("E.", ["d"]), ("F.", ["b"])]
     (folder / "test.json").write_text("".join(json.dumps({"text": t, "labels": ls}) + "\n" for t, ls in test))
     dm = module(folder)
-    with pytest.raises(DataError, match=r"labels that training never saw: 'c' \(2 documents\), 'd' \(1 documents\)"):
+    with pytest.raises(
+        DataError, match=r"Unknown labels in split 'test', column 'labels': 'c' \(2 documents\), 'd' \(1 documents\)"
+    ):
         dm.encoded("test")
 
 

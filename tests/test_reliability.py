@@ -73,7 +73,7 @@ def test_an_empty_split_is_a_clear_error(tmp_path):
 @pytest.mark.parametrize("label", ["0.5", "2", "-1", "positive"])
 def test_a_label_of_the_wrong_type_or_outside_the_set_is_a_clear_error(tmp_path, label):
     dm = csv_dataset(tmp_path, f"Great fun.,{label}\n")
-    with pytest.raises(DataError, match=r"Unknown label .* in column 'label'"):
+    with pytest.raises(DataError, match=r"Unknown labels in split 'train', column 'label': .* \(1 documents\)"):
         dm.setup()
         dm.encoded("train")
 

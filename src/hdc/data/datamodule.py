@@ -125,7 +125,7 @@ class HFDataModule(L.LightningDataModule):
         columns = (hp.text_column, hp.label_column)
         names = self.label_names or None  # None while they are inferred: labels as they are
         return LabelledSplit(self.splits[name], *columns, names, keep, hp.split_seed, bool(hp.label_names),
-                             self.multi_label, hp.label_separator)  # fmt: skip
+                             self.multi_label, hp.label_separator, name)  # fmt: skip
 
     @property
     def _carves_validation(self) -> bool:
@@ -210,6 +210,10 @@ class HFDataModule(L.LightningDataModule):
                 log.info(f"Encoded {count} {stage} documents in {time.perf_counter() - start:.1f} s "
                          f"({workers} processes) -> {cache}")  # fmt: skip
             self._encoded[stage] = EncodedDocuments.load(cache)
+            if empty := self._encoded[stage].empty_documents():
+                # Kept, so that a test score counts every document: an empty one gets the answer to no text.
+                log.warning(f"{empty} of {len(self._encoded[stage])} {stage} documents have no words (an empty "
+                            f"text column {self.hparams.text_column!r}?); they are kept")  # fmt: skip
         return self._encoded[stage]
 
     def word2vec(

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from hdc.data.vocab import Document, DocumentEncoder
+from hdc.data.vocab import UNK_ID, Document, DocumentEncoder
 
 
 class EncodedDocuments:
@@ -88,6 +88,11 @@ class EncodedDocuments:
     @property
     def token_counts(self) -> np.ndarray:
         return np.diff(self.sentence_starts[self.document_starts])
+
+    def empty_documents(self) -> int:
+        """How many documents are the encoder's stand-in for no words: one sentence of one [UNK]."""
+        single = self.token_counts == 1
+        return int((self.token_ids[self.sentence_starts[self.document_starts[:-1]][single]] == UNK_ID).sum())
 
     @property
     def paragraph_counts(self) -> np.ndarray:

@@ -134,6 +134,7 @@ class LabelledSplit:
         names_are_values: bool = False,
         multi_label: bool = False,
         separator: str | None = None,
+        split: str = "",
     ):
         if dataset.column_names is not None:
             require_columns(dataset, text_column, label_column)
@@ -142,7 +143,7 @@ class LabelledSplit:
         self.text_columns, self.label_column = text_columns(text_column), label_column
         self.label_ids = None if label_names is None else {name: i for i, name in enumerate(label_names)}
         self.keep, self.seed, self.names_are_values = keep, seed, names_are_values
-        self.multi_label, self.separator = multi_label, separator
+        self.multi_label, self.separator, self.split = multi_label, separator, split
 
     def known_id(self, value) -> int | None:
         """A label value's id (its name, or an index), or None."""
@@ -152,14 +153,6 @@ class LabelledSplit:
         if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < len(self.label_ids):
             return value
         return None
-
-    def label_id(self, value) -> int:
-        if (found := self.known_id(value)) is not None:
-            return found
-        raise DataError(
-            f"Unknown label {value!r} in column {self.label_column!r}: expected one of "
-            f"{list(self.label_ids)} or an index 0..{len(self.label_ids) - 1}; check data.label_names"
-        )
 
     def label_set(self, value, row: int) -> list:
         """A multi-label row's label values: its list, or its string split by the separator."""
@@ -195,23 +188,29 @@ class LabelledSplit:
             text = document_text(row, self.text_columns)
             if not (whole or low <= hash_fraction(text, self.seed) < high):
                 continue
-            if not self.multi_label:
-                yield text, value if self.label_ids is None else self.label_id(value)
-                continue
-            values = self.label_set(value, number)
+            values = self.label_set(value, number) if self.multi_label else [value]
             if self.label_ids is None:
-                yield text, tuple(values)
+                yield text, tuple(values) if self.multi_label else value
                 continue
             ids = [self.known_id(v) for v in values]
             for v, found in set(zip(values, ids, strict=True)):
                 if found is None:
                     unknown[v] = unknown.get(v, 0) + 1
             if not unknown:
-                yield text, tuple(sorted(set(ids)))
+                yield text, tuple(sorted(set(ids))) if self.multi_label else ids[0]
         if unknown:
-            listed = ", ".join(f"{name!r} ({count} documents)" for name, count in sorted(unknown.items(), key=str))
-            raise DataError(f"Label column {self.label_column!r} holds labels that training never saw: {listed}; "
-                            f"a model can only learn the labels of its training split")  # fmt: skip
+            self._report_unknown(unknown)
+
+    def _report_unknown(self, unknown: dict) -> None:
+        """One line for every label value outside the model's labels, with the documents holding each."""
+        listed = ", ".join(f"{name!r} ({count} documents)" for name, count in sorted(unknown.items(), key=str))
+        split = f"split {self.split!r}, " if self.split else ""
+        names = list(self.label_ids)
+        # An integer outside 0..K-1 may be an index gone wrong; a string never is.
+        indices = all(isinstance(v, int) and not isinstance(v, bool) for v in unknown)
+        known = f"{names} or an index 0..{len(names) - 1}" if indices else f"{names}"
+        raise DataError(f"Unknown labels in {split}column {self.label_column!r}: {listed}; the model knows "
+                        f"{known} (set by data.label_names, or else read from the training split)")  # fmt: skip
 
 
 def label_names_of(

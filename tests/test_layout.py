@@ -1,12 +1,12 @@
 """The package's shape: data flows one way, so its imports form no circle, each layer imports only the
 layers below it, and no library module imports the modules behind the entry points (train.py, eval.py,
-predict.py, serve.py)."""
+predict.py, serve.py, export.py)."""
 
 import ast
 from pathlib import Path
 
 SRC = Path(__file__).resolve().parents[1] / "src"
-ENTRY_MODULES = {"hdc.train", "hdc.evaluate", "hdc.predict", "hdc.serve"}  # each holds a @hydra.main
+ENTRY_MODULES = {"hdc.train", "hdc.evaluate", "hdc.predict", "hdc.serve", "hdc.export"}  # each holds a @hydra.main
 # Bottom up; a module may import its own layer and those below. models/ is plain torch (no data, files,
 # Lightning); module.py trains a model on batches; checkpoint.py reads what module.py writes and builds
 # it again; inference and what draws or serves answers sit above it; the entry modules on top.
@@ -18,7 +18,7 @@ LAYERS = [
      "hdc.data.word2vec", "hdc.data.datamodule"},
     {"hdc.task", "hdc.optim"},
     {"hdc.module", "hdc.explain"},
-    {"hdc.checkpoint", "hdc.build"},
+    {"hdc.checkpoint", "hdc.hub", "hdc.build"},
     {"hdc.inference", "hdc.viz.heatmap", "hdc.callbacks", "hdc.sweep"},
     {"hdc", "hydra_plugins.hdc_optuna_sweeper", "hydra_plugins.hdc_optuna_sweeper.optuna_sweeper", *ENTRY_MODULES},
 ]  # fmt: skip

@@ -4,6 +4,7 @@ JSON body (and the server answers the next request), and the page shows the heat
 import contextlib
 import hashlib
 import json
+import logging
 import shutil
 import socket
 import subprocess
@@ -129,6 +130,55 @@ def test_the_page_classifies_a_document_and_escapes_it(server):
     assert expected.label in shown.text and shown.text.count('class="word"') == sum(
         len(s.words) for s in expected.sentences
     )
+
+
+def test_a_keyed_server_answers_only_with_its_key_and_serves_a_model_folder(debug_run, tmp_path):
+    """serve.py api_key=... on an exported folder: /predict, /info and the form need the key (401 with a JSON
+    reason without it, or with another); /health stays open."""
+    from hdc.export import export
+
+    folder = tmp_path / "model"
+    export(debug_run / "checkpoints" / "last.ckpt", folder)
+    try:
+        running = Server(folder, "api_key=s3cret", run_dir=tmp_path / "serve", start_seconds=90)
+    except RuntimeError as error:
+        pytest.fail(str(error))
+    try:
+        url, body = running.url, {"texts": TEXTS}
+        assert httpx.get(f"{url}/health", timeout=10).status_code == 200
+        for headers, reason in (({}, "a valid X-API-Key header is required"),
+                                ({"X-API-Key": "guess"}, "does not hold this server's key")):  # fmt: skip
+            for answer in (httpx.post(f"{url}/predict", json=body, headers=headers, timeout=60),
+                           httpx.get(f"{url}/info", headers=headers, timeout=10)):  # fmt: skip
+                assert answer.status_code == 401 and reason in answer.json()["detail"]
+        answer = httpx.post(f"{url}/predict", json=body, headers={"X-API-Key": "s3cret"}, timeout=60)
+        expected = [{k: v for k, v in p.to_dict().items() if k != "sentences"} for p in hdc.load(folder).predict(TEXTS)]
+        assert answer.status_code == 200 and same_answers(answer.json()["predictions"], expected)
+        page = httpx.get(f"{url}/", timeout=10).text
+        assert 'type="password" name="api_key"' in page
+        for given, status in ((None, 401), ("guess", 401), ("s3cret", 200)):
+            form = {"text": TEXTS[0]} | ({"api_key": given} if given else {})
+            shown = httpx.post(f"{url}/", data=form, timeout=60)
+            assert shown.status_code == status and (status == 401 or expected[0]["label"] in shown.text)
+        assert "key is missing or wrong" in httpx.post(f"{url}/", data={"text": "x"}, timeout=60).json()["detail"]
+    finally:
+        running.stop()
+
+
+def test_a_server_open_beyond_this_machine_without_a_key_is_said(caplog, monkeypatch):
+    from omegaconf import OmegaConf
+
+    from hdc.serve import server_key
+
+    with caplog.at_level(logging.WARNING, logger="hdc.serve"):
+        assert server_key(OmegaConf.create({"host": "127.0.0.1", "port": 8000, "api_key": None})) is None
+        assert not caplog.records
+        assert server_key(OmegaConf.create({"host": "0.0.0.0", "port": 8000, "api_key": "k"})) == "k"
+        assert not caplog.records
+        assert server_key(OmegaConf.create({"host": "0.0.0.0", "port": 8000, "api_key": None})) is None
+    assert "host=0.0.0.0 without api_key: anyone who can reach port 8000 can use the model" in caplog.text
+    monkeypatch.setenv("LIT_SERVER_API_KEY", "from-env")  # LitServe's variable gives the key too
+    assert server_key(OmegaConf.create({"host": "0.0.0.0", "port": 8000, "api_key": None})) == "from-env"
 
 
 def test_a_bad_checkpoint_is_one_line_before_serving(tmp_path):

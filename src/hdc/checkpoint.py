@@ -28,13 +28,18 @@ DATA_KEY = LightningDataModule.CHECKPOINT_HYPER_PARAMS_KEY  # "datamodule_hyper_
 
 
 def read_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict:
-    """An hdc checkpoint's content, read without executing pickled code (weights_only).
+    """An hdc checkpoint's content, read without executing pickled code (weights_only); or a model
+    folder's (hdc.hub: a local folder, or a name on the Hugging Face Hub such as "user/name").
 
     A missing, truncated or foreign file, or one of another format, is an HdcError naming the file.
     """
+    if Path(path).is_dir() or is_hub_name(str(path)):
+        from hdc.hub import read_folder  # huggingface_hub and safetensors load only for a folder
+
+        return read_folder(path)
     path = Path(path)
     if not path.is_file():
-        raise HdcError(f"{path}: no such checkpoint file")
+        raise HdcError(f"{path}: no such checkpoint file or model folder")
     try:
         checkpoint = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as error:  # torch raises many kinds for a damaged file
@@ -49,6 +54,18 @@ def read_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     return checkpoint
 
 
+def is_hub_name(path: str) -> bool:
+    """Whether a path that is not here names a model on the Hub: "user/name" (no file suffix)."""
+    parts = path.split("/")
+    return (
+        not Path(path).exists()
+        and len(parts) == 2
+        and all(parts)
+        and not path.startswith(".")
+        and "." not in parts[1][-5:]
+    )
+
+
 def load_classifier(checkpoint: str | Path | dict, map_location: str | torch.device = "cpu") -> DocumentClassifier:
     """The trained classifier a checkpoint holds (a file, or its content from read_checkpoint), in eval mode."""
     if not isinstance(checkpoint, dict):
@@ -60,7 +77,11 @@ def load_classifier(checkpoint: str | Path | dict, map_location: str | torch.dev
         raise HdcError(f"not a model this hdc can build ({error})") from None
     encoder = DocumentEncoder.from_dict(checkpoint["hdc"]["encoder"])
     model = DocumentClassifier(net=net, wide=wide, encoder=encoder, **options)
-    model.load_state_dict(expanded(checkpoint["state_dict"]))
+    try:
+        model.load_state_dict(expanded(checkpoint["state_dict"]))
+    except RuntimeError as error:  # torch lists every key and shape: its first two lines say what is wrong
+        lines = [line.strip() for line in str(error).splitlines()[:2]]
+        raise HdcError(f"weights that do not match the model's config: {' '.join(lines)}") from None
     return model.to(map_location).eval()
 
 

@@ -9,9 +9,13 @@
 - `GET /health`, `GET /info` (LitServe's): liveness; the labels, caps, model config and checkpoint digest.
 Bad input is a 4xx with a JSON body (FastAPI validates the request's model; LitServe caps the body at
 `max_bytes`), never a 500. The server binds 127.0.0.1 unless `host=` says otherwise.
+With `api_key=` (or LIT_SERVER_API_KEY, LitServe's variable) `/predict` and `/info` answer only requests
+whose X-API-Key header holds the key, and the page's form asks for it: else 401 with a JSON reason.
+`/health` stays open, for load balancers.
 """
 
 import hashlib
+import hmac
 import logging
 import os
 import signal
@@ -23,7 +27,7 @@ from urllib.parse import parse_qs
 import hydra
 import litserve as ls
 from fastapi import HTTPException, Request
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, JSONResponse
 from omegaconf import DictConfig
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -63,6 +67,9 @@ class ClassifierAPI(ls.LitAPI):
             ckpt_path, precision, batch_size, max_documents)  # fmt: skip
         self.attribution = attribution
 
+    def authorize(self) -> None:
+        """LitServe's hook, which would guard /health too; require_key guards the API instead."""
+
     def setup(self, device: str) -> None:
         self.predictor = load(self.ckpt_path, device, self.precision, self.attribution)
         self.predictor.batch_size = self.batch_size
@@ -98,8 +105,10 @@ class ClassifierAPI(ls.LitAPI):
         }
 
 
-def digest(path: str) -> str:
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+def digest(path: str) -> str | None:
+    """The checkpoint's SHA-256, or its weights' in a model folder; None for a model on the Hub."""
+    path = Path(path) / "model.safetensors" if Path(path).is_dir() else Path(path)
+    return hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else None
 
 
 def model_info(ckpt_path: str) -> dict:
@@ -108,7 +117,7 @@ def model_info(ckpt_path: str) -> dict:
     encoder = checkpoint["hdc"]["encoder"]
     hparams = checkpoint["hyper_parameters"]
     return {
-        "checkpoint": str(Path(ckpt_path).resolve()),
+        "checkpoint": str(Path(ckpt_path).resolve()) if Path(ckpt_path).exists() else str(ckpt_path),
         "sha256": digest(ckpt_path),
         "labels": list(hparams["label_names"]),
         "caps": {"max_sentences": encoder["max_sentences"], "max_words": encoder["max_words"]},
@@ -118,22 +127,41 @@ def model_info(ckpt_path: str) -> dict:
 
 FORM = """<form method="post" action="/">
 <textarea name="text" rows="10" cols="80" style="width: 100%" placeholder="A document to classify">{text}</textarea>
-<p><button type="submit">Classify</button></p>
+{key}<p><button type="submit">Classify</button></p>
 </form>
 """
+KEY_FIELD = '<p><label>API key <input type="password" name="api_key" autocomplete="current-password"></label></p>\n'
+KEY_HEADER = "X-API-Key"
 
 
-def page_html(title: str, text: str = "", prediction: Prediction | None = None) -> str:
+def page_html(title: str, text: str = "", prediction: Prediction | None = None, keyed: bool = False) -> str:
     """The heatmap page of hdc.viz.heatmap (its style, escaping, no scripts) with the form on top."""
     from hdc.viz.heatmap import attention_html
 
     page = attention_html([prediction] if prediction else [], None, title)
     if prediction is None:  # no document yet: the page without its legend
         page = page[: page.index('<p class="legend">')] + "</body></html>\n"
-    return page.replace(f"<h1>{escape(title)}</h1>", f"<h1>{escape(title)}</h1>{FORM.format(text=escape(text))}", 1)
+    form = FORM.format(text=escape(text), key=KEY_FIELD if keyed else "")
+    return page.replace(f"<h1>{escape(title)}</h1>", f"<h1>{escape(title)}</h1>{form}", 1)
 
 
-def add_page(server: ls.LitServer, port: int, title: str) -> None:
+def key_matches(given: str | None, key: str) -> bool:
+    return given is not None and hmac.compare_digest(given.encode(), key.encode())  # in constant time
+
+
+def require_key(server: ls.LitServer, key: str) -> None:
+    """/predict and /info answer only with the key in the X-API-Key header; 401 with a JSON reason else."""
+
+    @server.app.middleware("http")
+    async def key_required(request: Request, call_next):
+        if request.url.path in ("/predict", "/info") and not key_matches(request.headers.get(KEY_HEADER), key):
+            reason = f"a valid {KEY_HEADER} header is required" if request.headers.get(KEY_HEADER) is None else (
+                f"the {KEY_HEADER} header does not hold this server's key")  # fmt: skip
+            return JSONResponse({"detail": reason}, status_code=401)
+        return await call_next(request)
+
+
+def add_page(server: ls.LitServer, port: int, title: str, key: str | None = None) -> None:
     """GET / and POST / (the form): the heatmap of one document, predicted through POST /predict (so
     the page gets exactly what the API answers, batched with the other requests)."""
     import httpx
@@ -143,19 +171,20 @@ def add_page(server: ls.LitServer, port: int, title: str) -> None:
 
     @server.app.get("/", response_class=HTMLResponse)
     async def page() -> str:
-        return page_html(title)
+        return page_html(title, keyed=key is not None)
 
     @server.app.post("/", response_class=HTMLResponse)
     async def classify(request: Request) -> str:
-        body = (await request.body()).decode("utf-8", errors="replace")
-        text = (parse_qs(body).get("text") or [""])[0]
+        form = parse_qs((await request.body()).decode("utf-8", errors="replace"))
+        text, given = (form.get("text") or [""])[0], (form.get("api_key") or [None])[0]
+        if key is not None and not key_matches(given, key):
+            raise HTTPException(401, "the form's API key is missing or wrong")
         async with httpx.AsyncClient() as client:
-            answer = await client.post(
-                f"http://127.0.0.1:{port}/predict", json={"text": text, "attention": True}, timeout=60
-            )
+            answer = await client.post(f"http://127.0.0.1:{port}/predict", json={"text": text, "attention": True},
+                                       headers={KEY_HEADER: key} if key else {}, timeout=60)  # fmt: skip
         if answer.status_code != 200:
             raise HTTPException(answer.status_code, answer.json().get("detail"))
-        return page_html(title, text, Prediction.from_dict(answer.json()["predictions"][0]))
+        return page_html(title, text, Prediction.from_dict(answer.json()["predictions"][0]), keyed=key is not None)
 
 
 def check_port_free(host: str, port: int) -> None:
@@ -169,6 +198,16 @@ def check_port_free(host: str, port: int) -> None:
         raise HdcError(
             f"port={port}: cannot listen on {host}:{port} ({error.strerror}); choose another port="
         ) from None
+
+
+def server_key(cfg: DictConfig) -> str | None:
+    """The key requests must give: api_key=, else LIT_SERVER_API_KEY; None: none, said when the server
+    listens beyond this machine."""
+    key = cfg.get("api_key") or os.environ.get("LIT_SERVER_API_KEY") or None
+    if key is None and cfg.host not in ("127.0.0.1", "localhost", "::1"):
+        log.warning(f"host={cfg.host} without api_key: anyone who can reach port {cfg.port} can use the model; "
+                    f"set LIT_SERVER_API_KEY (or api_key=...)")  # fmt: skip
+    return None if key is None else str(key)
 
 
 def serve(cfg: DictConfig) -> None:
@@ -193,7 +232,10 @@ def serve(cfg: DictConfig) -> None:
         model_metadata=info,
         max_payload_size=cfg.max_bytes,
     )
-    add_page(server, cfg.port, f"hdc: {Path(cfg.ckpt_path).name}")
+    key = server_key(cfg)
+    if key is not None:
+        require_key(server, key)
+    add_page(server, cfg.port, f"hdc: {Path(cfg.ckpt_path).name}", key)
     log.info(f"Serving {cfg.ckpt_path} ({', '.join(info['labels'])}) on http://{cfg.host}:{cfg.port}")
     # LitServe shuts its worker processes down on Ctrl+C (KeyboardInterrupt) but has no SIGTERM handler:
     # a terminated server would leave them running. SIGTERM takes the same way out.

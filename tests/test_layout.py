@@ -15,7 +15,7 @@ LAYERS = [
      "hdc.viz.confusion"},
     {"hdc.models", "hdc.models.han", "hdc.models.fasttext", "hdc.models.wide"},
     {"hdc.data", "hdc.data.text", "hdc.data.vocab", "hdc.data.encoded", "hdc.data.batching", "hdc.data.source",
-     "hdc.data.word2vec", "hdc.data.datamodule"},
+     "hdc.data.vectors", "hdc.data.datamodule"},
     {"hdc.task", "hdc.optim"},
     {"hdc.module", "hdc.explain"},
     {"hdc.checkpoint", "hdc.hub", "hdc.build"},

@@ -18,6 +18,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, open_dict
 
 from hdc.data.datamodule import HFDataModule
+from hdc.data.vectors import file_dimension
 from hdc.errors import HdcError
 from hdc.loggers import instantiate_loggers
 from hdc.models.fasttext import FastText
@@ -38,6 +39,7 @@ def build_data(cfg: DictConfig) -> HFDataModule:
 def build_model(cfg: DictConfig, datamodule: HFDataModule, fit: bool = True) -> DocumentClassifier:
     """The classifier for `datamodule`'s vocabulary and labels; with `fit` (not for a resumed run, whose
     checkpoint holds them) started on the training split (fit_to_training_split)."""
+    fit_embedding_to_vectors(cfg)
     try:
         model = instantiate(
             cfg.model,
@@ -51,14 +53,27 @@ def build_model(cfg: DictConfig, datamodule: HFDataModule, fit: bool = True) -> 
         if isinstance(error.__cause__, ValueError):
             raise HdcError(f"model: {error.__cause__}") from None
         raise
-    if cfg.get("word2vec"):  # the paper's initialisation of the embedding
+    vectors = cfg.get("vectors") or {}
+    if vectors.get("train") or vectors.get("path"):  # word vectors to start the embedding from
         embedding = model.net.embedding.weight
-        vectors, found = datamodule.word2vec(embedding.size(1), cfg.seed, **cfg.word2vec)
-        embedding.data[found] = torch.from_numpy(vectors[found])
-        log.info(f"Embedding initialised by word2vec for {found.sum()} of {len(found)} words")
+        table, found = datamodule.word_vectors(embedding.size(1), cfg.seed, **vectors)
+        embedding.data[found] = torch.from_numpy(table[found])
+        source = vectors.path or f"{vectors.train} trained here"
+        log.info(f"Embedding started from word vectors ({source}) for {found.sum()} of {len(found)} words")
     if fit:
         fit_to_training_split(model, datamodule)
     return model
+
+
+def fit_embedding_to_vectors(cfg: DictConfig) -> None:
+    """A vectors file sets the embedding's width: a file of 300-d vectors makes a 300-d embedding."""
+    path = (cfg.get("vectors") or {}).get("path")
+    if not path or "embedding_dim" not in cfg.model.net:
+        return
+    if (dimension := file_dimension(path)) != cfg.model.net.embedding_dim:
+        log.info(f"vectors.path={path} holds {dimension}-d vectors: model.net.embedding_dim={dimension} "
+                 f"(was {cfg.model.net.embedding_dim})")  # fmt: skip
+        cfg.model.net.embedding_dim = dimension
 
 
 def fit_to_training_split(model: DocumentClassifier, datamodule: HFDataModule) -> None:

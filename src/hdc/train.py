@@ -59,7 +59,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
     ckpt_path, resumed_step = checkpoint_to_resume(
         cfg.get("ckpt_path"), output_dir, Path(cfg.paths.log_dir) / cfg.task_name
     )
-    check_config_types(cfg, ["data", "model", "trainer", "word2vec"])
+    check_config_types(cfg, ["data", "model", "trainer", "vectors"])
     L.seed_everything(cfg.seed, workers=True)
 
     datamodule = build_data(cfg)  # sets cfg.metric: what ${monitor} names

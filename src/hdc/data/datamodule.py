@@ -7,6 +7,7 @@ import os
 import shutil
 import time
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 
 import lightning as L
@@ -20,6 +21,7 @@ from hdc.data.encoded import EncodedDocuments, encode_chunks, encode_documents, 
 from hdc.data.source import (
     LabelledSplit,
     document_text,
+    find_local,
     holds_label_sets,
     inferred_label_names,
     label_names_of,
@@ -28,8 +30,8 @@ from hdc.data.source import (
     require_columns,
     text_columns,
 )
+from hdc.data.vectors import file_vectors, trained_vectors
 from hdc.data.vocab import DocumentEncoder, caps_keeping, sentence_lengths, train_tokenizer
-from hdc.data.word2vec import word2vec_vectors
 from hdc.errors import DataError
 from hdc.paths import written_atomically
 
@@ -50,6 +52,10 @@ class HFDataModule(L.LightningDataModule):
 
     A label column of lists (or of strings split by `label_separator`) makes the split multi-label
     (`multi_label`): each document has a set of labels, possibly empty.
+
+    `unlabelled` names text without labels: a split of the dataset (IMDB's `unsupervised`) or other
+    files with the text column. It is read only where text alone helps (word vectors), never for
+    validation or test.
     """
 
     def __init__(
@@ -77,6 +83,7 @@ class HFDataModule(L.LightningDataModule):
         num_workers: int = 0,
         encode_workers: int | None = None,
         batch_tokens: int | None = None,
+        unlabelled: str | None = None,
     ):
         super().__init__()
         for cap, value in (("max_sentences", max_sentences), ("max_words", max_words)):
@@ -104,6 +111,7 @@ class HFDataModule(L.LightningDataModule):
         if hp.train_split not in self.splits:
             raise DataError(f"split {hp.train_split!r} not in {hp.path!r} (splits: {list(self.splits)})")
         require_columns(self.splits[hp.train_split], hp.text_column, hp.label_column)
+        self._check_unlabelled()
         self.multi_label = holds_label_sets(self.splits[hp.train_split], hp.label_column, hp.label_separator)
         self.label_names = label_names_of(self.splits[hp.train_split], hp.label_column, hp.label_names) or []
         auto_caps = "auto" in (hp.max_sentences, hp.max_words)
@@ -216,33 +224,68 @@ class HFDataModule(L.LightningDataModule):
                             f"text column {self.hparams.text_column!r}?); they are kept")  # fmt: skip
         return self._encoded[stage]
 
-    def word2vec(
-        self, vector_size: int, seed: int, unlabelled_split: str | None = None, **settings
+    def _check_unlabelled(self) -> None:
+        """data.unlabelled names a split that is not an evaluation split, or files that exist; a dataset
+        with an unlabelled split that is not used says so."""
+        hp = self.hparams
+        if hp.unlabelled is None:
+            for name in self.splits:
+                if name in UNLABELLED_SPLITS:
+                    log.info(f"Split {name!r} holds text without labels: data.unlabelled={name} trains word "
+                             f"vectors on it too (vectors=skipgram)")  # fmt: skip
+            return
+        if hp.unlabelled in (hp.train_split, hp.val_split, hp.test_split):
+            raise DataError(f"data.unlabelled={hp.unlabelled!r} is a labelled split of {hp.path!r}: name a split "
+                            f"or files of text without labels")  # fmt: skip
+        if hp.unlabelled not in self.splits and find_local(hp.unlabelled, hp.data_dir) is None:
+            raise DataError(f"data.unlabelled={hp.unlabelled!r}: neither a split of {hp.path!r} "
+                            f"(splits: {list(self.splits)}) nor local files")  # fmt: skip
+
+    def unlabelled_texts(self) -> Iterator[str]:
+        """The texts of data.unlabelled: its split, or every split of its files."""
+        hp = self.hparams
+        if hp.unlabelled in self.splits:
+            splits = [self.splits[hp.unlabelled]]
+        else:
+            splits = list(load_streaming(hp.unlabelled, hp.data_dir).values())
+        for split in splits:
+            if split.column_names is not None and not set(text_columns(hp.text_column)) <= set(split.column_names):
+                raise DataError(f"data.unlabelled={hp.unlabelled!r}: no text column {hp.text_column!r} "
+                                f"(columns: {split.column_names})")  # fmt: skip
+            for row in split.select_columns(text_columns(hp.text_column)):
+                yield document_text(row, hp.text_column)
+
+    def word_vectors(
+        self, vector_size: int, seed: int, train: str | None = None, path: str | None = None, **settings
     ) -> tuple[np.ndarray, np.ndarray]:
-        """Word2vec vectors of the vocabulary (and which ids have one), trained on the encoded training
-        split and, if named, the texts of an unlabelled split: on first use, then from the cache."""
+        """Vectors of the vocabulary (and which ids have one): trained (`train`: skipgram or cbow) on the
+        encoded training split and data.unlabelled's text, or read from the file at `path`; on first
+        use, then from the cache."""
         hp, tokenizer = self.hparams, self.encoder.tokenizer
-        if unlabelled_split is not None and unlabelled_split in (hp.val_split, hp.test_split):
-            raise DataError(f"word2vec.unlabelled_split={unlabelled_split!r} is an evaluation split: choose another")
-        if unlabelled_split is not None and unlabelled_split not in self.splits:
-            raise DataError(f"word2vec.unlabelled_split={unlabelled_split!r} not in {hp.path!r} "
-                            f"(splits: {list(self.splits)})")  # fmt: skip
-        cache = self._cache_path(
-            "word2vec", "npz", tokenizer=tokenizer.to_str(), size=vector_size, seed=seed,
-            unlabelled_split=unlabelled_split, **settings,
-        )  # fmt: skip
+        if train and path:
+            raise DataError(f"vectors.train={train} and vectors.path={path}: choose one (vectors=none resets both)")
+        if path:
+            source = {"path": str(path), "file": local_fingerprint(str(path), ".")}
+        else:  # the unlabelled text's files too, when they are not a split of the dataset
+            files = None if hp.unlabelled in self.splits else local_fingerprint(hp.unlabelled or "", hp.data_dir)
+            source = {"train": train, "unlabelled": hp.unlabelled, "unlabelled_files": files}
+        cache = self._cache_path("vectors", "npz", tokenizer=tokenizer.to_str(), size=vector_size, seed=seed,
+                                 **source, **settings)  # fmt: skip
         if not cache.exists():
             start = time.perf_counter()
-            corpora = [self.encoded("train")]
-            if unlabelled_split is not None:
-                rows = self.splits[unlabelled_split].select_columns(text_columns(hp.text_column))
-                corpora.append(
-                    encode_documents(((document_text(row, hp.text_column), 0) for row in rows), self.encoder)
-                )
-            vectors, found = word2vec_vectors(corpora, tokenizer.get_vocab_size(), vector_size, seed, **settings)
+            if path:
+                vectors, found = file_vectors(path, tokenizer.get_vocab(), tokenizer.get_vocab_size())
+            else:
+                corpora = [self.encoded("train")]
+                if hp.unlabelled is not None:
+                    texts = ((text, 0) for text in self.unlabelled_texts())
+                    corpora.append(encode_documents(texts, self.encoder))
+                vectors, found = trained_vectors(corpora, tokenizer.get_vocab_size(), vector_size, seed, train,
+                                                 **settings)  # fmt: skip
             with written_atomically(cache) as partial:
                 np.savez(partial, vectors=vectors, found=found)
-            log.info(f"Word2vec vectors for {found.sum()} words in {time.perf_counter() - start:.1f} s -> {cache}")
+            log.info(f"Vectors for {found.sum()} of {len(found)} words in {time.perf_counter() - start:.1f} s -> "
+                     f"{cache}")  # fmt: skip
         saved = np.load(cache)
         return saved["vectors"], saved["found"]
 
@@ -291,7 +334,8 @@ class HFDataModule(L.LightningDataModule):
 
 # Settings that change how batches are drawn or where files live, not what a cached file holds.
 _LOADING_SETTINGS = ("data_dir", "cache_dir", "batch_size", "bucket_size", "shuffle_seed", "num_workers",
-                     "encode_workers", "batch_tokens")  # fmt: skip
+                     "encode_workers", "batch_tokens", "unlabelled")  # fmt: skip
+UNLABELLED_SPLITS = ("unsupervised", "unlabelled", "unlabeled")  # names hub datasets give text without labels
 _TOKENIZER_SETTINGS = ("path", "name", "text_column", "train_split", "val_split", "val_fraction", "train_fraction",
                        "split_seed", "min_frequency")  # fmt: skip
 

@@ -11,7 +11,7 @@ from tests.conftest import ROOT, compose, metrics
 def test_ddp_ranks_share_each_epoch_once_and_each_job_writes_one_folder(tmp_path, data):
     sweep_dir = tmp_path / "ddp"
     two_processes = ["trainer=ddp", "trainer.accelerator=cpu", "trainer.devices=2"]
-    every_batch = ["trainer.limit_train_batches=null", "data.train_fraction=0.02"]
+    every_batch = ["trainer.limit_train_batches=null", "data.train_fraction=0.02", "min_optimizer_steps=null"]
     seen = ["+callbacks.seen._target_=tests.recorders.SeenDocuments", "+callbacks.seen.dirpath=${paths.output_dir}"]
     # the default recipe: its fitted wide term must not leave DDP waiting for gradients it never gets
     command = [sys.executable, "train.py", "-m", "recipe=default", "debug=fast", *data,

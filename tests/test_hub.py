@@ -16,6 +16,7 @@ from safetensors.torch import load_file, save_file
 import hdc
 from hdc.checkpoint import read_checkpoint
 from hdc.errors import HdcError
+from hdc.export import export
 from tests.conftest import ROOT, run_entry_point, train
 
 TEXTS = ["A wonderful film. I loved every minute of it.", "Dull and far too long.\n\nThe acting was poor.", ""]
@@ -144,16 +145,19 @@ def test_a_damaged_folder_is_one_line(exported, tmp_path, damage, message):
     with pytest.raises(HdcError, match=message) as error:
         hdc.load(copy)
     assert "\n" not in str(error.value)
-    result = run_entry_point("predict.py", tmp_path / "run", f"ckpt_path={copy}", "input=-", stdin="Fine.", check=False)
-    assert result.returncode == 1 and "Traceback" not in result.stderr and message in result.stderr
+    if damage == "corrupt weights":  # and as a command line tool reports it
+        result = run_entry_point("predict.py", tmp_path / "run", f"ckpt_path={copy}", "input=-", stdin="Fine.",
+                                 check=False)  # fmt: skip
+        assert result.returncode == 1 and "Traceback" not in result.stderr and message in result.stderr
 
 
 def test_export_refuses_what_it_cannot_export_in_one_line(exported, tmp_path):
     checkpoint, folder = exported
-    for given, message in ((f"ckpt_path={folder}", "is a model folder already"),
-                           (f"ckpt_path={tmp_path}/none.ckpt", "no such checkpoint file or model folder")):  # fmt: skip
-        result = run_entry_point("export.py", tmp_path / "run", given, f"out={tmp_path}/out", check=False)
-        said = result.stdout + result.stderr
-        assert result.returncode == 1 and message in said and "Traceback" not in said
+    with pytest.raises(HdcError, match="is a model folder already"):
+        export(folder, tmp_path / "out")
+    result = run_entry_point("export.py", tmp_path / "run", f"ckpt_path={tmp_path}/none.ckpt", f"out={tmp_path}/out",
+                             check=False)  # fmt: skip
+    said = result.stdout + result.stderr
+    assert result.returncode == 1 and "no such checkpoint file or model folder" in said and "Traceback" not in said
     assert not (tmp_path / "out").exists()
     assert read_checkpoint(checkpoint)["hyper_parameters"] == read_checkpoint(folder)["hyper_parameters"]

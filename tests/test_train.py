@@ -255,7 +255,7 @@ def test_a_test_split_with_a_new_label_stops_the_run_before_training_and_a_missi
     pq.write_table(pa.table(rows), folder / "train.parquet")
     pq.write_table(pa.table({"text": ["Fine.", "Odd."], "label": ["good", "meh"]}), folder / "test.parquet")
     common = [f"data.path={folder}", f"paths.cache_dir={tmp_path / 'cache'}", "data.min_frequency=1", "logger=none"]
-    with pytest.raises(DataError, match="Unknown label 'meh'"):
+    with pytest.raises(DataError, match=r"Unknown labels in split 'test', column 'label': 'meh' \(1 documents\)"):
         train_in_process(tmp_path / "run", *common)
     assert not (tmp_path / "run" / "checkpoints").exists()  # nothing trained
     (folder / "test.parquet").unlink()

@@ -1,6 +1,7 @@
 """What a checkpoint holds and what loading it costs: its size, the largest tensors, and `hdc.load`'s time
-and peak memory, for the checkpoint as saved (tables that are mostly zero rows stored by their nonzero
-rows: hdc.module.compact) and for the same weights stored dense (what checkpoints held before).
+and peak memory, for its model as the best epoch's checkpoint holds it now (the model alone, tables
+that are mostly zero rows stored by their nonzero rows: hdc.module.compact) and with the same tables
+dense, as checkpoints stored them before; and the file's size as it was saved.
 
     python scripts/checkpoint_size.py CKPT [CKPT ...] [--out results/checkpoint_size.json]
 
@@ -21,16 +22,17 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
 from hdc.checkpoint import read_checkpoint  # noqa: E402
-from hdc.module import expanded  # noqa: E402
+from hdc.module import compact, expanded  # noqa: E402
 
+# Peak memory from /proc's VmHWM: ru_maxrss would carry this script's own peak over fork and exec.
 LOAD = """
-import resource, sys, time
+import re, sys, time
 start = time.perf_counter()
 import hdc
 predictor = hdc.load(sys.argv[1])
 seconds = time.perf_counter() - start
 predictor.predict(["A first document."])
-print(seconds, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+print(seconds, int(re.search(r"VmHWM:\\s+(\\d+)", open("/proc/self/status").read()).group(1)) / 1024)
 """
 
 
@@ -47,25 +49,32 @@ def stored_bytes(tensor: torch.Tensor) -> int:
     return tensor.nbytes
 
 
+WEIGHTS_ONLY = ("epoch", "global_step", "pytorch-lightning_version", "state_dict", "hyper_parameters",
+                "datamodule_hparams_name", "datamodule_hyper_parameters", "hparams_name", "hdc")  # fmt: skip
+
+
 def measure(path: Path) -> dict:
+    """The checkpoint's size as saved, then the best epoch's checkpoint as train.py writes it now (the
+    model alone, compacted) and as it was written before (dense), each with hdc.load's cost."""
     checkpoint = read_checkpoint(path)
-    state = checkpoint["state_dict"]
+    model = {key: value for key, value in checkpoint.items() if key in WEIGHTS_ONLY}
+    state = compact(expanded(checkpoint["state_dict"]))
     largest = sorted(state, key=lambda name: -stored_bytes(state[name]))[:4]
     report = {
         "checkpoint": str(path),
         "labels": len(checkpoint["hyper_parameters"]["label_names"]),
         "vocabulary": checkpoint["hyper_parameters"]["vocab_size"],
-        "mb": round(path.stat().st_size / 1e6, 1),
+        "mb_as_saved": round(path.stat().st_size / 1e6, 1),
         "largest_tensors_mb": {
             name + (" (nonzero rows)" if state[name].is_sparse else ""): round(stored_bytes(state[name]) / 1e6, 2)
             for name in largest
         },
-        **load_cost(path),
     }
     with tempfile.TemporaryDirectory() as folder:
-        dense = Path(folder) / "dense.ckpt"
-        torch.save(checkpoint | {"state_dict": expanded(state)}, dense)
-        report["dense"] = {"mb": round(dense.stat().st_size / 1e6, 1), **load_cost(dense)}
+        for name, weights in (("compact", state), ("dense", expanded(state))):
+            saved = Path(folder) / f"{name}.ckpt"
+            torch.save(model | {"state_dict": weights}, saved)
+            report[name] = {"mb": round(saved.stat().st_size / 1e6, 1), **load_cost(saved)}
     return report
 
 

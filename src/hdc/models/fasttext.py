@@ -30,7 +30,7 @@ class FastText(nn.Module):
         self,
         vocab_size: int,
         num_classes: int,
-        embedding_dim: int | None = 10,
+        embedding_dim: int | None = 50,
         buckets: int = 2_000_000,
         dropout: float = 0.0,
     ):

@@ -7,6 +7,7 @@ import os
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -161,3 +162,36 @@ def test_export_refuses_what_it_cannot_export_in_one_line(exported, tmp_path):
     assert result.returncode == 1 and "no such checkpoint file or model folder" in said and "Traceback" not in said
     assert not (tmp_path / "out").exists()
     assert read_checkpoint(checkpoint)["hyper_parameters"] == read_checkpoint(folder)["hyper_parameters"]
+
+
+def test_push_to_uploads_the_whole_folder_up_to_the_network_call(exported, tmp_path, monkeypatch):
+    """export.py push_to=user/name: the repository is created (private unless told) and the folder uploaded
+    in one commit, its card naming the Hub repository; the network call itself is replaced here."""
+    import huggingface_hub.hub_mixin as mixin
+
+    from hdc.export import export_and_push
+    from tests.conftest import compose
+
+    calls = {}
+
+    class Api:
+        def __init__(self, token=None):
+            pass
+
+        def create_repo(self, repo_id, private=None, exist_ok=False):
+            calls["repo"] = (repo_id, private)
+            return type("Repo", (), {"repo_id": repo_id})()
+
+        def upload_folder(self, repo_id, folder_path, **kwargs):
+            calls["files"] = sorted(p.name for p in Path(folder_path).iterdir())
+            calls["card"] = (Path(folder_path) / "README.md").read_text()
+            return f"https://huggingface.co/{repo_id}/commit/0"
+
+    monkeypatch.setattr(mixin, "HfApi", Api)
+    checkpoint, _ = exported
+    cfg = compose("export.yaml", tmp_path / "run", f"ckpt_path={checkpoint}", f"out={tmp_path / 'out'}",
+                  "push_to=someone/reviews")  # fmt: skip
+    export_and_push(cfg)
+    assert calls["repo"] == ("someone/reviews", True)
+    assert calls["files"] == ["README.md", "config.json", "model.safetensors", "tokenizer.json"]
+    assert 'hdc.load("someone/reviews")' in calls["card"]

@@ -52,10 +52,15 @@ def export(ckpt_path: str | Path, out: str | Path, metrics: str | Path | None = 
     return model
 
 
+def export_and_push(cfg: DictConfig) -> None:
+    """export.py's work: the folder, then (push_to) the same folder to the Hub in one commit."""
+    model = export(cfg.ckpt_path, cfg.out, cfg.metrics)
+    if cfg.push_to:
+        url = model.push_to_hub(cfg.push_to, private=cfg.private, model_card_kwargs={"repo": cfg.push_to})
+        log.info(f"Uploaded to {url}")
+
+
 @hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name="export.yaml")
 def main(cfg: DictConfig) -> None:
     with reported_as_one_line(log):
-        model = export(cfg.ckpt_path, cfg.out, cfg.metrics)
-        if cfg.push_to:
-            url = model.push_to_hub(cfg.push_to, private=cfg.private, model_card_kwargs={"repo": cfg.push_to})
-            log.info(f"Uploaded to {url}")
+        export_and_push(cfg)

@@ -219,3 +219,14 @@ def test_the_answer_is_the_mix_and_a_part_weighed_0_cannot_spread_a_nan(mix):
     nan = torch.full_like(RIGHT, float("nan"))
     assert torch.isfinite(wide.answer(nan, bag)).all() == (mix[0] == 0)
     assert torch.isfinite(wide.answer(net, nan)).all() == (mix[1] == 0)
+
+
+def test_the_bag_is_as_wide_as_its_labels_need():
+    """auto: fastText's 10 for two labels, 50 for more (10 numbers cannot tell 20 labels apart); a
+    number as given; null: a linear model, one score per label in each row."""
+    assert FastText(50, 2, buckets=11).embedding.weight.shape == (61, 10)
+    assert FastText(50, 20, buckets=11).embedding.weight.shape == (61, 50)
+    assert FastText(50, 20, embedding_dim=8, buckets=11).embedding.weight.shape == (61, 8)
+    assert FastText(50, 20, embedding_dim=None, buckets=11).embedding.weight.shape == (61, 20)
+    with pytest.raises(ValueError, match="embedding_dim='wide': a number, auto, or null"):
+        FastText(50, 2, embedding_dim="wide", buckets=11)

@@ -30,11 +30,15 @@ class FastText(nn.Module):
         self,
         vocab_size: int,
         num_classes: int,
-        embedding_dim: int | None = 50,
+        embedding_dim: int | str | None = "auto",
         buckets: int = 2_000_000,
         dropout: float = 0.0,
     ):
         super().__init__()
+        if embedding_dim == "auto":  # fastText's widths: 10 for its two-class sentiment models, 50 for its tags
+            embedding_dim = 10 if num_classes <= 2 else 50  # 10 numbers cannot tell 20 labels apart
+        elif isinstance(embedding_dim, str):
+            raise ValueError(f"embedding_dim={embedding_dim!r}: a number, auto, or null (a linear model)")
         self.vocab_size, self.buckets = vocab_size, buckets
         # One table: word ids first, then the bigram buckets. Sparse-friendly sizes as in fastText.
         # embedding_dim null: each row holds the classes' scores, a linear model on the bag, as the SVM's

@@ -14,6 +14,7 @@ folder.
 """
 
 import json
+import os
 from pathlib import Path
 
 from huggingface_hub import EvalResult, ModelCard, ModelCardData, ModelHubMixin, hf_hub_download
@@ -22,7 +23,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from hdc.errors import HdcError
-from hdc.module import CHECKPOINT_FORMAT
+from hdc.module import CHECKPOINT_FORMAT, compact, expanded
 
 WEIGHTS, TOKENIZER, CONFIG = "model.safetensors", "tokenizer.json", "config.json"
 ROWS = ".nonzero_rows"  # suffix of the row indices of a table stored by its nonzero rows
@@ -86,7 +87,8 @@ class Pretrained(
 
     @classmethod
     def from_checkpoint(cls, checkpoint: dict, metrics: dict | None = None) -> "Pretrained":
-        state, options = checkpoint["state_dict"], checkpoint["hyper_parameters"]
+        state = compact(expanded(checkpoint["state_dict"]))  # compact whatever hdc wrote the checkpoint
+        checkpoint, options = checkpoint | {"state_dict": state}, checkpoint["hyper_parameters"]
         encoder = checkpoint["hdc"]["encoder"]
         answer = {name: state[name].tolist() for name in ("wide.mix", "thresholds", "part_thresholds") if name in state}
         config = {
@@ -112,6 +114,9 @@ class Pretrained(
         save_file(
             tensors, str(save_directory / WEIGHTS), metadata={"format": "pt", "hdc_format": str(CHECKPOINT_FORMAT)}
         )
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(save_directory / WEIGHTS, 0o666 & ~umask)  # safetensors writes 0600; the folder is for sharing
         tokenizer = json.loads(self.checkpoint["hdc"]["encoder"]["tokenizer"])
         (save_directory / TOKENIZER).write_text(json.dumps(tokenizer, ensure_ascii=False, indent=1), encoding="utf-8")
 

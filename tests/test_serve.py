@@ -16,6 +16,7 @@ import pytest
 
 import hdc
 from scripts.load_test import Server
+from scripts.serve_screenshot import headless_chromium, submit
 from tests.conftest import ROOT, run_entry_point
 
 TEXTS = ["A wonderful film. I loved every minute of it.", "Dull and far too long.\n\nThe acting was poor.", ""]
@@ -229,31 +230,10 @@ def test_the_load_script_measures_both_modes_and_memory(debug_run, tmp_path):
 @contextlib.contextmanager
 def chromium():
     """Headless Chromium (Debian's chromium and chromium-driver), as a user's browser; skips without it."""
-    binary, driver_path = shutil.which("chromium"), shutil.which("chromedriver")
-    if not (binary and driver_path):
+    if not (shutil.which("chromium") and shutil.which("chromedriver")):
         pytest.skip("no Chromium here: apt-get install chromium chromium-driver (.ci/run does)")
-    from selenium import webdriver
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = binary
-    for argument in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1200,900"):
-        options.add_argument(argument)
-    browser = webdriver.Chrome(service=webdriver.ChromeService(executable_path=driver_path), options=options)
-    try:
+    with headless_chromium() as browser:
         yield browser
-    finally:
-        browser.quit()
-
-
-def submit(browser, url: str, text: str) -> list:
-    """Types `text` into the page's form, submits it, and returns the heatmap's words once drawn."""
-    from selenium.webdriver.common.by import By
-    from selenium.webdriver.support.ui import WebDriverWait
-
-    browser.get(f"{url}/")
-    browser.find_element(By.NAME, "text").send_keys(text)
-    browser.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
-    return WebDriverWait(browser, 60).until(lambda b: b.find_elements(By.CSS_SELECTOR, ".document .word"))
 
 
 def test_a_real_browser_submits_a_review_and_sees_the_heatmap(server, tmp_path):

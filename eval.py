@@ -1,6 +1,6 @@
 """Evaluate a checkpoint: `python eval.py ckpt_path=PATH`. See configs/eval.yaml for the options."""
 
-from hdc.evaluate import main
+from hdc.cli.evaluate import main
 
 if __name__ == "__main__":
     main()

@@ -1,6 +1,6 @@
 """Serve a checkpoint over HTTP: `python serve.py ckpt_path=PATH`. See configs/serve.yaml."""
 
-from hdc.serve import main
+from hdc.cli.serve import main
 
 if __name__ == "__main__":
     main()

@@ -1,6 +1,6 @@
 """Train a document classifier: `python train.py experiment=imdb`. See configs/train.yaml for the options."""
 
-from hdc.train import main
+from hdc.cli.train import main
 
 if __name__ == "__main__":
     main()

@@ -20,8 +20,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from hdc.checkpoint import datamodule_for, load_classifier, read_checkpoint  # noqa: E402
-from hdc.inference import Predictor  # noqa: E402
+from hdc.classifier.checkpoint import datamodule_for, load_classifier, read_checkpoint  # noqa: E402
+from hdc.inference.predictor import Predictor  # noqa: E402
 from hdc.paths import PROJECT_ROOT  # noqa: E402
 
 

@@ -8,7 +8,7 @@ Rows: `default` is the default recipe's classifier (the HAN with its wide term b
 from the user's overrides alone; `paper_adamw` is the paper's model (no dropout, no wide term, words
 seen more than 5 times, caps 60 x 80): the same overrides with `recipe=paper_adamw` composed on top,
 so any cap or batch size given on the command line holds in both rows (--rows picks some). Each row
-builds its data module and model as train.py does (hdc.build: the classifier started on the row's
+builds its data module and model as train.py does (hdc.training.build: the classifier started on the row's
 training split by fit_to_training_split; `wide_fit_s` is that one-off cost, mostly the wide term's fit).
 
 Everything runs on real batches after warm-up and is repeated; each figure is the median of the
@@ -52,11 +52,11 @@ import torch
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
-from hdc.build import build_data, build_model, fit_to_training_split
 from hdc.data.batching import BucketedBatches, padding_fractions
 from hdc.data.encoded import encode_documents
 from hdc.paths import CONFIG_DIR
 from hdc.precision import autocast
+from hdc.training.build import build_data, build_model, fit_to_training_split
 
 # Row name: (overrides composed on top of the user's, what it is).
 ROWS = {

@@ -1,6 +1,6 @@
 """What a checkpoint holds and what loading it costs: its size, the largest tensors, and `hdc.load`'s time
 and peak memory, for its model as the best epoch's checkpoint holds it now (the model alone, tables
-that are mostly zero rows stored by their nonzero rows: hdc.module.compact) and with the same tables
+that are mostly zero rows stored by their nonzero rows: hdc.classifier.module.compact) and with the same tables
 dense, as checkpoints stored them before; and the file's size as it was saved.
 
     python scripts/checkpoint_size.py CKPT [CKPT ...] [--out results/checkpoint_size.json]
@@ -21,8 +21,8 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from hdc.checkpoint import read_checkpoint  # noqa: E402
-from hdc.module import compact, expanded  # noqa: E402
+from hdc.classifier.checkpoint import read_checkpoint  # noqa: E402
+from hdc.classifier.module import compact, expanded  # noqa: E402
 
 # Peak memory from /proc's VmHWM: ru_maxrss would carry this script's own peak over fork and exec.
 LOAD = """

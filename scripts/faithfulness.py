@@ -25,9 +25,9 @@ from pathlib import Path
 
 import torch
 
-from hdc.checkpoint import datamodule_for, load_classifier, read_checkpoint
+from hdc.classifier.checkpoint import datamodule_for, load_classifier, read_checkpoint
 from hdc.errors import HdcError
-from hdc.explain import FRACTIONS, METHODS, Reader, measure
+from hdc.inference.explain import FRACTIONS, METHODS, Reader, measure
 from hdc.paths import PROJECT_ROOT
 
 

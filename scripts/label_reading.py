@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 
-from hdc.inference import load
+from hdc.inference.predictor import load
 
 
 def readings(checkpoint: str, digests: list[tuple[str, list[str]]], source: dict[str, str]) -> dict:

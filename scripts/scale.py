@@ -30,9 +30,9 @@ def encode(folder: str, cache: str, overrides: list[str]) -> dict:
     import pyarrow.parquet as pq
     from hydra import compose, initialize_config_dir
 
-    from hdc.build import build_data
     from hdc.data.datamodule import available_cores
     from hdc.paths import CONFIG_DIR
+    from hdc.training.build import build_data
 
     with initialize_config_dir(str(CONFIG_DIR), version_base="1.3"):
         cfg = compose("train.yaml", overrides=[f"data.path={folder}", f"paths.cache_dir={cache}", *overrides])

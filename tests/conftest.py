@@ -99,13 +99,13 @@ def compose_train(run_dir: Path, *overrides: str, debug: str | None = "fast"):
 
 def train_in_process(run_dir: Path, *overrides: str, debug: str | None = "fast") -> dict:
     """Train as train.py does, in this process (no interpreter start-up, errors as exceptions)."""
-    from hdc.train import train as run_training
+    from hdc.cli.train import train as run_training
 
     return run_training(compose_train(run_dir, *overrides, debug=debug))
 
 
 def evaluate_in_process(run_dir: Path, *overrides: str) -> dict:
     """eval.py's work in this process: its metrics (also written to run_dir/metrics.json)."""
-    from hdc.evaluate import evaluate
+    from hdc.cli.evaluate import evaluate
 
     return evaluate(compose("eval.yaml", run_dir, *overrides))

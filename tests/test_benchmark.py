@@ -41,7 +41,7 @@ def test_benchmark_writes_its_json(small_imdb, tmp_path):
         assert all(timed["step_split_ms"][phase] > 0 for phase in ("collate", "forward", "backward", "optimizer"))
         assert timed["encode_s"] > 0  # a first run encodes the training split...
         assert timed["config"]["data"]["max_sentences"] == 8  # the user's overrides reached every row
-        assert timed["config"]["model"]["_target_"] == "hdc.module.DocumentClassifier"
+        assert timed["config"]["model"]["_target_"] == "hdc.classifier.module.DocumentClassifier"
     default, paper = bench["default"], bench["paper_adamw"]
     assert default["config"]["model"]["wide"] is not None and default["wide_fit_s"] > 0  # the default recipe's
     assert paper["config"]["model"]["wide"] is None and paper["config"]["data"]["min_frequency"] == 6  # the paper's
@@ -70,7 +70,7 @@ def test_every_run_of_a_reproduce_list_composes(name, tmp_path):
     for run in spec["runs"]:
         for seed in run.get("seeds", spec["seeds"]):
             cfg = compose("train.yaml", tmp_path, *run["overrides"], f"seed={seed}")
-            assert cfg.seed == seed and cfg.model._target_ == "hdc.module.DocumentClassifier"
+            assert cfg.seed == seed and cfg.model._target_ == "hdc.classifier.module.DocumentClassifier"
 
 
 def test_reproduce_runs_a_list_skips_finished_runs_and_lists_what_could_not_run(small_imdb, tmp_path):

@@ -5,7 +5,7 @@ import json
 import pytest
 import torch
 
-from hdc.checkpoint import DATA_KEY
+from hdc.classifier.checkpoint import DATA_KEY
 from hdc.errors import HdcError
 from tests.conftest import evaluate_in_process, metrics, run_entry_point, train
 

@@ -5,7 +5,7 @@ import json
 import subprocess
 import sys
 
-from hdc.explain import FRACTIONS, METHODS, kept
+from hdc.inference.explain import FRACTIONS, METHODS, kept
 from tests.conftest import ROOT, train_in_process
 
 DOCUMENT = [[[5, 6, 7], [8]], [[9, 10]]]  # paragraphs of sentences of word ids

@@ -10,12 +10,12 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader
 
+from hdc.classifier.module import DocumentClassifier
 from hdc.data.batching import batch_of
 from hdc.data.encoded import EncodedDocuments
 from hdc.models import NetOutput
 from hdc.models.fasttext import FastText
 from hdc.models.wide import MIXES, SCALES, WideTerm, choose_mix, mix_losses, mixed
-from hdc.module import DocumentClassifier
 
 
 def run(model, documents) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:

@@ -1,4 +1,4 @@
-"""A trained model handed on as a Hugging Face model folder (export.py, hdc.hub): it predicts what its
+"""A trained model handed on as a Hugging Face model folder (export.py, hdc.classifier.hub): it predicts what its
 checkpoint predicts, its card carries the run's metrics, the Hub's cache serves it offline, and a damaged
 folder is one line."""
 
@@ -15,9 +15,9 @@ import yaml
 from safetensors.torch import load_file, save_file
 
 import hdc
-from hdc.checkpoint import read_checkpoint
+from hdc.classifier.checkpoint import read_checkpoint
+from hdc.cli.export import export
 from hdc.errors import HdcError
-from hdc.export import export
 from tests.conftest import ROOT, run_entry_point, train
 
 TEXTS = ["A wonderful film. I loved every minute of it.", "Dull and far too long.\n\nThe acting was poor.", ""]
@@ -169,7 +169,7 @@ def test_push_to_uploads_the_whole_folder_up_to_the_network_call(exported, tmp_p
     in one commit, its card naming the Hub repository; the network call itself is replaced here."""
     import huggingface_hub.hub_mixin as mixin
 
-    from hdc.export import export_and_push
+    from hdc.cli.export import export_and_push
     from tests.conftest import compose
 
     calls = {}

@@ -10,12 +10,12 @@ import pytest
 import torch
 
 import hdc
+from hdc.classifier.task import THRESHOLDS, Task, choose_thresholds
 from hdc.data.batching import batch_of
 from hdc.data.datamodule import HFDataModule
 from hdc.errors import DataError
-from hdc.inference import Predictor
+from hdc.inference.predictor import Predictor
 from hdc.prediction import Prediction
-from hdc.task import THRESHOLDS, Task, choose_thresholds
 from tests.conftest import evaluate_in_process, train_in_process
 
 TOPICS = {

@@ -11,11 +11,11 @@ import pytest
 import torch
 
 import hdc
+from hdc.classifier.module import expanded
+from hdc.cli.evaluate import predict_logits
 from hdc.data.batching import batch_of
 from hdc.errors import HdcError
-from hdc.evaluate import predict_logits
 from hdc.models.han import POOLINGS, Pooling
-from hdc.module import expanded
 from tests.conftest import train_in_process
 from tests.test_model import VARIANTS, make_model, random_documents, run
 

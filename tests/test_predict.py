@@ -7,8 +7,8 @@ import re
 import pytest
 
 import hdc
+from hdc.cli.predict import predict
 from hdc.errors import HdcError
-from hdc.predict import predict
 from hdc.viz.heatmap import attention_html, attention_png
 from tests.conftest import compose, run_entry_point
 
@@ -131,7 +131,7 @@ def test_cli_errors_are_one_line(debug_run, tmp_path):
 def test_gradient_attribution_shades_words_by_gradient_x_input(debug_run, tmp_path):
     """attribution=gradient: each word's gradient x input for the predicted label, the same in a batch as
     alone, shading the page (red for the label, blue against); an unknown attribution is one line."""
-    from hdc.inference import Predictor
+    from hdc.inference.predictor import Predictor
 
     checkpoint = debug_run / "checkpoints" / "last.ckpt"
     predictor = hdc.load(checkpoint, attribution="gradient")

@@ -7,11 +7,11 @@ import pytest
 import torch
 
 from hdc import checkpoint
-from hdc.checkpoint import AtomicCheckpointIO
+from hdc.classifier.checkpoint import AtomicCheckpointIO
+from hdc.classifier.module import expanded
 from hdc.data.datamodule import HFDataModule
 from hdc.data.source import load_streaming
 from hdc.errors import DataError, HdcError
-from hdc.module import expanded
 from tests.conftest import train, train_in_process
 
 

@@ -5,8 +5,8 @@ import json
 import pytest
 import torch
 
+from hdc.classifier.module import expanded
 from hdc.errors import HdcError
-from hdc.module import expanded
 from tests.conftest import metrics, train, train_in_process
 
 # 2 epochs of 30 steps with dropout (so the RNG matters), the latest state saved every 10 steps.

@@ -136,7 +136,7 @@ def test_the_page_classifies_a_document_and_escapes_it(server):
 def test_a_keyed_server_answers_only_with_its_key_and_serves_a_model_folder(debug_run, tmp_path):
     """serve.py api_key=... on an exported folder: /predict, /info and the form need the key (401 with a JSON
     reason without it, or with another); /health stays open."""
-    from hdc.export import export
+    from hdc.cli.export import export
 
     folder = tmp_path / "model"
     export(debug_run / "checkpoints" / "last.ckpt", folder)
@@ -169,9 +169,9 @@ def test_a_keyed_server_answers_only_with_its_key_and_serves_a_model_folder(debu
 def test_a_server_open_beyond_this_machine_without_a_key_is_said(caplog, monkeypatch):
     from omegaconf import OmegaConf
 
-    from hdc.serve import server_key
+    from hdc.cli.serve import server_key
 
-    with caplog.at_level(logging.WARNING, logger="hdc.serve"):
+    with caplog.at_level(logging.WARNING, logger="hdc.cli.serve"):
         assert server_key(OmegaConf.create({"host": "127.0.0.1", "port": 8000, "api_key": None})) is None
         assert not caplog.records
         assert server_key(OmegaConf.create({"host": "0.0.0.0", "port": 8000, "api_key": "k"})) == "k"

@@ -10,13 +10,13 @@ import torch.nn.functional as F
 from omegaconf import OmegaConf
 from torch.utils.data import DataLoader
 
-from hdc.build import scale_epochs
+from hdc.classifier.module import DocumentClassifier, compact, expanded
+from hdc.classifier.task import Task
 from hdc.data.batching import batch_of
 from hdc.models.fasttext import FastText
 from hdc.models.han import HAN
 from hdc.models.wide import WideTerm
-from hdc.module import DocumentClassifier, compact, expanded
-from hdc.task import Task
+from hdc.training.build import scale_epochs
 from tests.test_fasttext import TRAINER, Given
 
 LEVELS = [{"unit": "sentence", "hidden_size": 4, "attention_size": 8}, {"unit": "document", "hidden_size": 4}]

@@ -15,7 +15,7 @@ import yaml
 from omegaconf import OmegaConf
 from optuna.trial import TrialState
 
-from hdc.sweep import write_summary
+from hdc.training.sweep import write_summary
 from tests.conftest import ROOT, compose, metrics
 
 TINY = ["recipe=paper_adamw", "debug=fast", "logger=none"]

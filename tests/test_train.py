@@ -9,7 +9,7 @@ import torch
 from hydra.errors import ConfigCompositionException
 
 import hdc
-from hdc.checkpoint import load_classifier
+from hdc.classifier.checkpoint import load_classifier
 from hdc.data.batching import batch_of
 from hdc.errors import HdcError
 from tests.conftest import compose_train, evaluate_in_process, metrics, train, train_in_process
@@ -215,7 +215,7 @@ def test_a_run_stopped_by_steps_before_its_first_validation_ends_normally(tmp_pa
 
 def test_a_small_corpus_trains_at_least_the_floors_steps_validated_as_often(tmp_path, data):
     """About 225 documents, 4 batches an epoch, 2 epochs: min_optimizer_steps=24 makes it 6 epochs, validated
-    after the 3rd and 6th (hdc.train.scale_epochs; the default recipe sets a floor)."""
+    after the 3rd and 6th (hdc.cli.train.scale_epochs; the default recipe sets a floor)."""
     overrides = ["data.train_fraction=0.01", "trainer.max_epochs=2", "min_optimizer_steps=24", "test=false"]
     train_in_process(tmp_path, *data, *overrides, "trainer.limit_val_batches=2", debug=None)
     header, *rows = (tmp_path / "csv" / "metrics.csv").read_text().splitlines()
@@ -259,6 +259,6 @@ def test_a_test_split_with_a_new_label_stops_the_run_before_training_and_a_missi
         train_in_process(tmp_path / "run", *common)
     assert not (tmp_path / "run" / "checkpoints").exists()  # nothing trained
     (folder / "test.parquet").unlink()
-    with caplog.at_level(logging.WARNING, logger="hdc.train"):
+    with caplog.at_level(logging.WARNING, logger="hdc.cli.train"):
         train_in_process(tmp_path / "untested", *common)
     assert f"{folder} has no 'test' split: the run will not be tested" in caplog.text

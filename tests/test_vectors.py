@@ -29,7 +29,7 @@ def test_vectors_cover_the_training_words_and_repeat_for_a_seed():
 
 
 def test_train_py_initialises_the_embedding_from_cached_vectors(tmp_path, data, caplog):
-    with caplog.at_level(logging.INFO, logger="hdc.build"):
+    with caplog.at_level(logging.INFO, logger="hdc.training.build"):
         train_in_process(tmp_path / "run", *data, "vectors=skipgram", "test=false")
     assert "Embedding started from word vectors (skipgram trained here)" in caplog.text
     cache = Path(next(arg.split("=", 1)[1] for arg in data if arg.startswith("paths.cache_dir=")))
@@ -127,7 +127,7 @@ def test_a_bad_vectors_file_is_one_line(tmp_path, content, message):
 
 def test_train_py_reads_a_vectors_file_and_takes_its_dimension(tmp_path, data, caplog):
     vectors = write_vectors(tmp_path / "mine.vec", {"the": [0.1] * 12, "film": [0.2] * 12, "Good": [0.3] * 12})
-    with caplog.at_level(logging.INFO, logger="hdc.build"):
+    with caplog.at_level(logging.INFO, logger="hdc.training.build"):
         train_in_process(tmp_path / "run", *data, f"vectors.path={vectors}", "test=false")
     assert f"vectors.path={vectors} holds 12-d vectors: model.net.embedding_dim=12 (was 200)" in caplog.text
     assert f"Embedding started from word vectors ({vectors}) for 3 of" in caplog.text

@@ -1,6 +1,6 @@
 """What a prediction is: labels, probabilities and the reading behind them, as plain values (JSON by
-to_dict and back by from_dict). hdc.inference makes them, hdc.explain fills their explanations, and the
-heatmap page and serve.py draw them."""
+to_dict and back by from_dict). hdc.inference.predictor makes them, hdc.inference.explain fills their
+explanations, and the heatmap page and serve.py draw them."""
 
 from dataclasses import asdict, dataclass, field
 

@@ -10,7 +10,7 @@ sampler, pruner, direction, n_trials) on a current Optuna, and adds:
   sweep with its error (the study keeps the trial as failed);
 - `n_trials` counts finished (complete or pruned) trials of the study, so a resumed sweep stops at
   the same total; each job's folder is named by its trial number, so no folder is reused;
-- each job gets `callbacks.optuna_pruning.trial=<number>` and `.storage`, for hdc.sweep.OptunaPruning;
+- each job gets `callbacks.optuna_pruning.trial=<number>` and `.storage`, for hdc.training.sweep.OptunaPruning;
 - the best trial is written as best.json and as a config, tuned/best.yaml, that train.py takes back:
   `python train.py -cd <sweep folder> ... +tuned=best`.
 """
@@ -28,7 +28,7 @@ from hydra.plugins.sweeper import Sweeper
 from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, OmegaConf
 
-from hdc.sweep import PRUNED_AT_EPOCH
+from hdc.training.sweep import PRUNED_AT_EPOCH
 
 log = logging.getLogger(__name__)
 

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import torch
 
-from hdc.checkpoint import load_classifier
+from hdc.classifier.checkpoint import load_classifier
+from hdc.classifier.module import DocumentClassifier
 from hdc.data.batching import batch_of
-from hdc.explain import checked_attribution, top_ngrams, word_gradients
-from hdc.module import DocumentClassifier
+from hdc.inference.explain import checked_attribution, top_ngrams, word_gradients
 from hdc.precision import autocast, checked
 from hdc.prediction import Prediction, Sentence
 

@@ -17,13 +17,13 @@ from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 from omegaconf import DictConfig, open_dict
 
+from hdc.classifier.module import DocumentClassifier
+from hdc.classifier.task import Task
 from hdc.data.datamodule import HFDataModule
 from hdc.data.vectors import file_dimension
 from hdc.errors import HdcError
-from hdc.loggers import instantiate_loggers
 from hdc.models.fasttext import FastText
-from hdc.module import DocumentClassifier
-from hdc.task import Task
+from hdc.training.loggers import instantiate_loggers
 
 log = logging.getLogger(__name__)
 

@@ -1,5 +1,5 @@
 """The predict.py command: classify new text with a checkpoint, with the attention behind each prediction
-(the Predictor of hdc.inference). Command line (Hydra, configs/predict.yaml):
+(the Predictor of hdc.inference.predictor). Command line (Hydra, configs/predict.yaml):
 `python predict.py ckpt_path=PATH input=FILE|- output=FILE|- [html=FILE]`; plain-text input holds one
 document per line (or, with `blocks=true`, per blank-line-separated block); `.jsonl` input holds one
 JSON object with a `text` field (and optionally a `label`) per line. Output is JSONL, one prediction
@@ -14,9 +14,9 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig
 
-from hdc.checkpoint import load_classifier
+from hdc.classifier.checkpoint import load_classifier
 from hdc.errors import HdcError, reported_as_one_line
-from hdc.inference import Predictor
+from hdc.inference.predictor import Predictor
 from hdc.paths import CONFIG_DIR
 from hdc.prediction import Prediction
 

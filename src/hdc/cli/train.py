@@ -19,12 +19,12 @@ from hydra.types import RunMode
 from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 
-from hdc.build import build_data, build_model, build_trainer
-from hdc.checkpoint import read_checkpoint
+from hdc.classifier.checkpoint import read_checkpoint
 from hdc.config_types import check_config_types
 from hdc.errors import HdcError, reported_as_one_line
-from hdc.loggers import finish
 from hdc.paths import CONFIG_DIR, PROJECT_ROOT
+from hdc.training.build import build_data, build_model, build_trainer
+from hdc.training.loggers import finish
 
 log = logging.getLogger(__name__)
 
@@ -108,7 +108,7 @@ def git(*args: str) -> str | None:
 
 def write_run_record(output_dir: Path, optimized_metric: str | None) -> None:
     """run.json beside Hydra's .hydra/config.yaml: what else a rerun needs (package versions, git commit),
-    and the metric a sweep reads from this run (its name follows the task: hdc.sweep.write_summary)."""
+    and the metric a sweep reads from this run (its name follows the task: hdc.training.sweep.write_summary)."""
     if rank_zero_only.rank != 0:
         return
     packages = ["torch", "lightning", "hydra-core", "datasets", "tokenizers", "torchmetrics", "torchdata", "numpy"]

@@ -8,13 +8,13 @@ import lightning as L
 import torch
 from torchmetrics.classification import MulticlassConfusionMatrix
 
+from hdc.classifier.optim import check_finite, check_resumed_schedule, clip_gradients, optimizers
+from hdc.classifier.task import MixLosses, Task, ThresholdCounts
 from hdc.data.batching import Batch
 from hdc.data.vocab import DocumentEncoder
 from hdc.models import Factory, NetOutput, spec
-from hdc.optim import check_finite, check_resumed_schedule, clip_gradients, optimizers
-from hdc.task import MixLosses, Task, ThresholdCounts
 
-CHECKPOINT_FORMAT = 4  # the "hdc" entry's "format": hdc.checkpoint reads this one and refuses any other
+CHECKPOINT_FORMAT = 4  # the "hdc" entry's "format": hdc.classifier.checkpoint reads this one and refuses any other
 
 
 @dataclass(frozen=True)
@@ -30,7 +30,7 @@ class Answer:
 class DocumentClassifier(L.LightningModule):
     """A net that reads Batches (hdc.models: the HAN, or fastText's bag) and optionally a wide term
     beside it (hdc.models.wide.WideTerm: fitted before training, never trained, so the loss and train/*
-    are the net's alone), for one label per document or a set (`multi_label`; hdc.task.Task says what
+    are the net's alone), for one label per document or a set (`multi_label`; hdc.classifier.task.Task says what
     differs). Validation and test answers are kept to the epoch's end, where the mix and a label set's
     `threshold` ("global", "per_label", or a fixed number) are chosen on validation and the epoch's
     metrics computed with them, each part's alone too (acc_net, acc_wide: whether the hierarchy pays)."""
@@ -73,7 +73,7 @@ class DocumentClassifier(L.LightningModule):
 
     @torch.no_grad()
     def start_at_prior(self, label_ids: torch.Tensor, documents: int) -> None:
-        """Start the net's output bias at the training split's label prior (hdc.task.Task.prior_logits)."""
+        """Start the net's output bias at the training split's label prior (hdc.classifier.task.Task.prior_logits)."""
         self.net.output_bias.copy_(self.task.prior_logits(label_ids, documents))
 
     def forward(self, batch: Batch) -> Answer:

@@ -1,6 +1,6 @@
 """Why a model answered as it did: gradient x input on the HAN's words, the wide term's n-grams that
 decided its part, and ERASER's measures of how faithful a ranking of sentences or words is
-(comprehensiveness and sufficiency, DeYoung et al. 2020). hdc.inference and scripts/faithfulness.py
+(comprehensiveness and sufficiency, DeYoung et al. 2020). hdc.inference.predictor and scripts/faithfulness.py
 read them from here."""
 
 import math

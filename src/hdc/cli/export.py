@@ -1,4 +1,4 @@
-"""The export.py command: a checkpoint as a model folder in the Hugging Face layout (hdc.hub), with the
+"""The export.py command: a checkpoint as a model folder in the Hugging Face layout (hdc.classifier.hub), with the
 run's metrics in its model card, written whole or not at all; optionally uploaded to the Hub.
 Command line (Hydra, configs/export.yaml): `python export.py ckpt_path=PATH out=DIR [push_to=user/name]`.
 """
@@ -11,9 +11,9 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig
 
-from hdc.checkpoint import read_checkpoint
+from hdc.classifier.checkpoint import read_checkpoint
+from hdc.classifier.hub import Pretrained
 from hdc.errors import HdcError, reported_as_one_line
-from hdc.hub import Pretrained
 from hdc.paths import CONFIG_DIR
 
 log = logging.getLogger(__name__)

@@ -31,10 +31,10 @@ from fastapi.responses import HTMLResponse, JSONResponse
 from omegaconf import DictConfig
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from hdc.checkpoint import read_checkpoint
+from hdc.classifier.checkpoint import read_checkpoint
 from hdc.errors import HdcError, reported_as_one_line
-from hdc.explain import checked_attribution
-from hdc.inference import load
+from hdc.inference.explain import checked_attribution
+from hdc.inference.predictor import load
 from hdc.paths import CONFIG_DIR
 from hdc.precision import checked
 from hdc.prediction import Prediction

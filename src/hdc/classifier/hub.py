@@ -9,7 +9,7 @@
 
 huggingface_hub's ModelHubMixin writes config.json and the card, downloads from the Hub (its cache and
 HF_HUB_OFFLINE honoured) and uploads; this module says what goes into the files. A folder reads back as
-a checkpoint's content (hdc.checkpoint.read_checkpoint), so everything that takes a checkpoint takes a
+a checkpoint's content (hdc.classifier.checkpoint.read_checkpoint), so everything that takes a checkpoint takes a
 folder.
 """
 
@@ -22,8 +22,8 @@ from huggingface_hub.errors import HFValidationError
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
+from hdc.classifier.module import CHECKPOINT_FORMAT, compact, expanded
 from hdc.errors import HdcError
-from hdc.module import CHECKPOINT_FORMAT, compact, expanded
 
 WEIGHTS, TOKENIZER, CONFIG = "model.safetensors", "tokenizer.json", "config.json"
 ROWS = ".nonzero_rows"  # suffix of the row indices of a table stored by its nonzero rows
@@ -78,7 +78,7 @@ class Pretrained(
     tags=["hdc", "text-classification", "hierarchical-attention-network"],
     model_card_template=CARD,
 ):
-    """A checkpoint's content (hdc.checkpoint.read_checkpoint's dict) with the config that describes it.
+    """A checkpoint's content (hdc.classifier.checkpoint.read_checkpoint's dict) with the config that describes it.
     `Pretrained.from_checkpoint(content, metrics).save_pretrained(DIR)` writes the folder;
     `Pretrained.from_pretrained(DIR or "user/name").checkpoint` reads it back."""
 
@@ -98,7 +98,7 @@ class Pretrained(
             "data": {k: v for k, v in (checkpoint.get(DATA_KEY) or {}).items() if k not in MACHINE_SETTINGS},
             "answer": answer,  # for readers: loading takes them from the weights
             "metrics": metrics or {},
-            # tables stored by their nonzero rows (hdc.module.compact), with their whole shape
+            # tables stored by their nonzero rows (hdc.classifier.module.compact), with their whole shape
             "sparse_shapes": {name: list(value.shape) for name, value in state.items() if value.is_sparse},
         }
         return cls(config, checkpoint)
@@ -106,7 +106,7 @@ class Pretrained(
     def _save_pretrained(self, save_directory: Path) -> None:
         tensors = {}
         for name, value in self.checkpoint["state_dict"].items():
-            if value.is_sparse:  # compacted by hdc.module.compact: its nonzero rows and where they go
+            if value.is_sparse:  # compacted by hdc.classifier.module.compact: its nonzero rows and where they go
                 value = value.coalesce()
                 tensors[name], tensors[name + ROWS] = value.values().contiguous(), value.indices()[0].contiguous()
             else:

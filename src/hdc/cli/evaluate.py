@@ -14,9 +14,9 @@ import hydra
 import torch
 from omegaconf import DictConfig
 
-from hdc.checkpoint import datamodule_for, load_classifier, read_checkpoint
+from hdc.classifier.checkpoint import datamodule_for, load_classifier, read_checkpoint
+from hdc.classifier.module import DocumentClassifier
 from hdc.errors import reported_as_one_line
-from hdc.module import DocumentClassifier
 from hdc.paths import CONFIG_DIR
 from hdc.precision import autocast, checked
 from hdc.viz.confusion import confusion_matrix_png
@@ -28,7 +28,7 @@ log = logging.getLogger(__name__)
 def predict_logits(
     model: DocumentClassifier, batches, device: str, precision: str = "32-true"
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Logits and targets (hdc.task.Task.targets) of every document in `batches`, in their order (forward
+    """Logits and targets (hdc.classifier.task.Task.targets) of every document in `batches`, in their order (forward
     under `precision`'s autocast)."""
     logits, labels = [], []
     for batch in batches:

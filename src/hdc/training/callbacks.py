@@ -9,7 +9,7 @@ import torch
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.loggers import WandbLogger
 
-from hdc.inference import Predictor
+from hdc.inference.predictor import Predictor
 from hdc.viz.confusion import confusion_matrix_png
 from hdc.viz.heatmap import attention_html
 
@@ -26,7 +26,7 @@ class AttentionHeatmaps(L.Callback):
 
     def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         # At the end, not the epoch's end: after the module's on_validation_epoch_end, which fills the
-        # confusion matrix once it has chosen the wide term's mix (hdc.module.DocumentClassifier).
+        # confusion matrix once it has chosen the wide term's mix (hdc.classifier.module.DocumentClassifier).
         if trainer.sanity_checking or self.num_documents <= 0:
             return
         confusion = pl_module.val_confusion  # single-label only; computed on every rank (a sum over ranks)

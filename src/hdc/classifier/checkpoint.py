@@ -17,11 +17,11 @@ import torch
 from lightning.pytorch import LightningDataModule
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 
+from hdc.classifier.module import CHECKPOINT_FORMAT, DocumentClassifier, expanded
 from hdc.data.datamodule import HFDataModule
 from hdc.data.vocab import DocumentEncoder
 from hdc.errors import HdcError
 from hdc.models import from_spec
-from hdc.module import CHECKPOINT_FORMAT, DocumentClassifier, expanded
 from hdc.paths import written_atomically
 
 DATA_KEY = LightningDataModule.CHECKPOINT_HYPER_PARAMS_KEY  # "datamodule_hyper_parameters"
@@ -29,12 +29,12 @@ DATA_KEY = LightningDataModule.CHECKPOINT_HYPER_PARAMS_KEY  # "datamodule_hyper_
 
 def read_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict:
     """An hdc checkpoint's content, read without executing pickled code (weights_only); or a model
-    folder's (hdc.hub: a local folder, or a name on the Hugging Face Hub such as "user/name").
+    folder's (hdc.classifier.hub: a local folder, or a name on the Hugging Face Hub such as "user/name").
 
     A missing, truncated or foreign file, or one of another format, is an HdcError naming the file.
     """
     if Path(path).is_dir() or is_hub_name(str(path)):
-        from hdc.hub import read_folder  # huggingface_hub and safetensors load only for a folder
+        from hdc.classifier.hub import read_folder  # huggingface_hub and safetensors load only for a folder
 
         return read_folder(path)
     path = Path(path)

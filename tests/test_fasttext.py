@@ -117,9 +117,10 @@ def test_the_wide_terms_contributions_are_its_ngrams_where_they_are_and_sum_to_i
     assert torch.equal(torch.where(size == 1, words, pairs), ids) and set(size.tolist()) == {1, 2}
     sentence_document = torch.repeat_interleave(torch.arange(3), batch.sentence_counts)
     assert torch.equal(sentence_document[row], owners)  # in its own document's sentences
-    owners, _, contributions = wide.contributions(*batch.inputs)
+    logits, (owners, _, contributions) = wide.explained(*batch.inputs)
     torch.testing.assert_close(torch.zeros(3, 3).index_add(0, owners, contributions) + wide.bag.bias,
                                wide(*batch.inputs))  # fmt: skip
+    torch.testing.assert_close(logits, wide(*batch.inputs))  # the logits of the same reading
 
 
 LABELS = torch.tensor([0, 1, 2, 1])

@@ -25,6 +25,7 @@ class Answer:
     logits: torch.Tensor
     parts: dict[str, torch.Tensor]
     net: NetOutput
+    occurrences: tuple[torch.Tensor, ...] | None = None  # asked for (explained=True): the wide term's n-grams
 
 
 class DocumentClassifier(L.LightningModule):
@@ -76,11 +77,16 @@ class DocumentClassifier(L.LightningModule):
         """Start the net's output bias at the training split's label prior (hdc.classifier.task.Task.prior_logits)."""
         self.net.output_bias.copy_(self.task.prior_logits(label_ids, documents))
 
-    def forward(self, batch: Batch) -> Answer:
-        """The answer, each part's logits and the net's output (its attention)."""
-        net = self.net(*batch.inputs)
-        parts = {"net": net.logits} if self.wide is None else {"net": net.logits, "wide": self.wide(*batch.inputs)}
-        return Answer(self.answer(parts), parts, net)
+    def forward(self, batch: Batch, explained: bool = False) -> Answer:
+        """The answer, each part's logits and the net's output (its attention); `explained`: also the wide
+        term's n-gram occurrences (WideTerm.explained), read in the same pass over the bag."""
+        net, occurrences = self.net(*batch.inputs), None
+        parts = {"net": net.logits}
+        if self.wide is not None and explained:
+            parts["wide"], occurrences = self.wide.explained(*batch.inputs)
+        elif self.wide is not None:
+            parts["wide"] = self.wide(*batch.inputs)
+        return Answer(self.answer(parts), parts, net, occurrences)
 
     def answer(self, parts: dict[str, torch.Tensor]) -> torch.Tensor:
         """The answer's logits from the parts': the wide term's mix of them, or the net's alone."""

@@ -17,24 +17,23 @@ from omegaconf import DictConfig
 from hdc.classifier.checkpoint import datamodule_for, load_classifier, read_checkpoint
 from hdc.classifier.module import DocumentClassifier
 from hdc.errors import reported_as_one_line
+from hdc.inference.answers import answers
 from hdc.paths import CONFIG_DIR
-from hdc.precision import autocast, checked
+from hdc.precision import checked
 from hdc.viz.confusion import confusion_matrix_png
 
 log = logging.getLogger(__name__)
 
 
-@torch.no_grad()
 def predict_logits(
     model: DocumentClassifier, batches, device: str, precision: str = "32-true"
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Logits and targets (hdc.classifier.task.Task.targets) of every document in `batches`, in their order (forward
-    under `precision`'s autocast)."""
+    """Logits and targets (hdc.classifier.task.Task.targets) of every document in `batches`, in their
+    order (hdc.inference.answers)."""
     logits, labels = [], []
-    for batch in batches:
-        with autocast(device, precision):
-            logits.append(model(batch.to(device)).logits.float().cpu())
-        labels.append(model.task.targets(batch))
+    for batch, answer in answers(model, batches, device, precision):
+        logits.append(answer.logits.float().cpu())
+        labels.append(model.task.targets(batch).cpu())
     return torch.cat(logits), torch.cat(labels)
 
 

@@ -10,6 +10,7 @@ import torch
 
 from hdc.data.batching import batch_of
 from hdc.errors import HdcError
+from hdc.inference.answers import answers
 from hdc.models.han import HAN
 from hdc.prediction import NgramContribution
 
@@ -96,14 +97,10 @@ class Reader:
 
     def probabilities(self, documents, part: str) -> torch.Tensor:
         """[documents, labels]: the HAN's own ("net") or the answer's ("answer")."""
-        rows = []
-        with torch.no_grad():
-            for start in range(0, len(documents), 64):
-                chunk = documents[start : start + 64]
-                answer = self.model(batch_of(chunk, [0] * len(chunk)))
-                logits = answer.parts["net"] if part == "net" else answer.logits
-                rows.append(self.task.probabilities(logits))
-        return torch.cat(rows)
+        chunks = (documents[start : start + 64] for start in range(0, len(documents), 64))
+        batches = (batch_of(chunk, [0] * len(chunk)) for chunk in chunks)
+        rows = [answer.parts["net"] if part == "net" else answer.logits for _, answer in answers(self.model, batches)]
+        return self.task.probabilities(torch.cat(rows))
 
     def scores(self, document, label: int) -> dict[str, dict[str, dict]]:
         """{"sentence"|"word": {method: {place: score}}}: higher, more important, for `label`."""

@@ -11,8 +11,9 @@ import torch
 from hdc.classifier.checkpoint import load_classifier
 from hdc.classifier.module import DocumentClassifier
 from hdc.data.batching import batch_of
+from hdc.inference.answers import answers
 from hdc.inference.explain import checked_attribution, top_ngrams, word_gradients
-from hdc.precision import autocast, checked
+from hdc.precision import checked
 from hdc.prediction import Prediction, Sentence
 
 
@@ -52,11 +53,10 @@ class Predictor:
         for start in range(0, len(texts), self.batch_size):
             chunk = [str(text) for text in texts[start : start + self.batch_size]]
             documents, words = self.model.encoder.encode_with_words(chunk)
-            batch = batch_of(documents, [0] * len(chunk)).to(self.device)
-            with autocast(self.device, self.precision):
-                answer = self.model(batch)
+            [(batch, answer)] = answers(self.model, [batch_of(documents, [0] * len(chunk))], self.device,
+                                        self.precision, explained=True)  # fmt: skip
             logits, parts = answer.logits, answer.parts
-            occurrences = self._occurrences(batch)
+            occurrences = self._occurrences(batch, answer.occurrences)
             attributions = None
             if self.attribution == "gradient":
                 attributions = word_gradients(self.model.net, batch, logits.argmax(1)).cpu().tolist()
@@ -98,13 +98,14 @@ class Predictor:
                 predictions.append(Prediction(label, by_label, sentences, chosen, shares, own, ngrams))
         return predictions
 
-    def _occurrences(self, batch) -> list[tuple[torch.Tensor, torch.Tensor]] | None:
-        """Each document's n-gram occurrences in the wide term: (spans [occurrences, 3]: its sentence,
-        counted from the document's first, first word, words; contributions [occurrences, labels]);
-        None without a wide term."""
-        if self.model.wide is None:
+    @staticmethod
+    def _occurrences(batch, occurrences) -> list[tuple[torch.Tensor, torch.Tensor]] | None:
+        """Each document's n-gram occurrences in the wide term (`occurrences`: WideTerm.explained's, for
+        the batch): (spans [occurrences, 3]: its sentence, counted from the document's first, first word,
+        words; contributions [occurrences, labels]); None without a wide term."""
+        if occurrences is None:
             return None
-        owners, spans, contributions = (t.cpu() for t in self.model.wide.contributions(*batch.inputs))
+        owners, spans, contributions = (t.cpu() for t in occurrences)
         counts = batch.sentence_counts.cpu()
         spans[:, 0] -= (torch.cumsum(counts, 0) - counts)[owners]
         sizes = torch.bincount(owners, minlength=len(counts)).tolist()  # owners are sorted

@@ -63,12 +63,15 @@ class WideTerm(nn.Module):
         """The bag's logits, from the net's inputs."""
         return self.bag(*inputs).logits
 
-    def contributions(self, *inputs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """What each n-gram occurrence adds to every label's logit, weight x TF-IDF value: (its document
-        [occurrences], where it is: (sentence, first word, words) [occurrences, 3], contributions
-        [occurrences, labels]). A document's contributions and the bias sum to the bag's logits."""
+    def explained(self, *inputs: torch.Tensor) -> tuple[torch.Tensor, tuple[torch.Tensor, ...]]:
+        """The bag's logits and, from the same reading of the bag, what each n-gram occurrence adds to every
+        label's logit (weight x TF-IDF value): (its document [occurrences], where it is: (sentence, first
+        word, words) [occurrences, 3], contributions [occurrences, labels]). A document's contributions and
+        the bias sum to its logits (as forward gives them, to float rounding)."""
         ids, owners, weights, spans = self.bag.terms(*inputs[:3], spans=True)
-        return owners, spans, weights[:, None] * self.bag.embedding.weight[ids]
+        contributions = weights[:, None] * self.bag.embedding.weight[ids]
+        logits = self.bag.bias.expand(len(inputs[2]), -1).index_add(0, owners, contributions.to(self.bag.bias))
+        return logits, (owners, spans, contributions)
 
     def answer(self, net: torch.Tensor, bag: torch.Tensor) -> torch.Tensor:
         """mixed(net, bag, self.mix), with the weights kept on the device: no host sync per batch."""

@@ -8,7 +8,7 @@ TORCH ?= torch==2.13.0
 IMDB_DIR ?= $(firstword $(HDC_IMDB_DIR) $(wildcard ../shared/data/imdb))
 ARGS ?=
 
-.PHONY: install data train test test-fast bench bench-gpu time-to-accuracy reproduce proxies memory scaling scale format lint clean
+.PHONY: install data train test test-fast test-full bench bench-gpu time-to-accuracy reproduce proxies memory scaling scale format lint clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -27,14 +27,19 @@ data:
 train: install data
 	$(BIN)/python train.py experiment=imdb $(ARGS)
 
-# make test: everything (what CI runs); make test-fast: without the slow tests that train to an accuracy.
-# Both spread the tests over one worker per core (at most 4; pytest-xdist), one torch thread each.
+# Tiers (markers set in tests/conftest.py): make test-fast: in-process tests on small data (no interpreter,
+# server or browser started, not all of IMDB read); make test: those too (what CI runs); make test-full: also
+# the slow tests (learning real IMDB to an accuracy, the measurement scripts run end to end). Each spreads the
+# tests over one worker per core (at most 4; pytest-xdist), one torch thread each.
 PYTEST = HDC_IMDB_DIR="$(IMDB_DIR)" $(BIN)/python -m pytest -n auto --maxprocesses 4
 test:
-	$(PYTEST) $(ARGS)
+	$(PYTEST) -m "not slow" $(ARGS)
 
 test-fast:
-	$(PYTEST) -m "not slow" $(ARGS)
+	$(PYTEST) -m "not slow and not entry and not server and not imdb" $(ARGS)
+
+test-full:
+	$(PYTEST) $(ARGS)
 
 # make proxies: build the proxy corpora (data/proxies/), then train the default recipe, the fastText baseline and
 # the paper's recipe on each (scripts/reproduce/proxies.yaml) -> results/PROXIES.md; resumes where it stopped

@@ -1,3 +1,4 @@
+import inspect
 import json
 import os
 import subprocess
@@ -39,9 +40,18 @@ def small_imdb(imdb_dir, tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def data(imdb_dir, tmp_path_factory) -> list[str]:
-    """Overrides that read real IMDB and share one cache (tokenizers, encoded splits) across tests."""
-    return [f"data.path={imdb_dir}", f"paths.cache_dir={tmp_path_factory.mktemp('cache')}"]
+def data(small_imdb, tmp_path_factory) -> list[str]:
+    """Overrides that read small_imdb (real reviews, a folder of 1,400) and share one cache (tokenizers,
+    encoded splits) across tests: what most tests need, read in a second. Half its training reviews, 28
+    batches of debug=fast's 16 (its own 5% would be 3): a test's own data.train_fraction comes after it."""
+    cache = tmp_path_factory.mktemp("cache")
+    return [f"data.path={small_imdb}", "data.train_fraction=0.5", f"paths.cache_dir={cache}"]
+
+
+@pytest.fixture(scope="session")
+def imdb_data(imdb_dir, tmp_path_factory) -> list[str]:
+    """Overrides that read all of real IMDB (25k + 25k reviews): for what needs its size."""
+    return [f"data.path={imdb_dir}", f"paths.cache_dir={tmp_path_factory.mktemp('imdb_cache')}"]
 
 
 def run_entry_point(script: str, run_dir: Path, *overrides: str, check=True, env=None, stdin=None):
@@ -109,3 +119,68 @@ def evaluate_in_process(run_dir: Path, *overrides: str) -> dict:
     from hdc.cli.evaluate import evaluate
 
     return evaluate(compose("eval.yaml", run_dir, *overrides))
+
+
+def synthetic_corpus(folder: Path, documents: dict[str, int], seed: int = 0) -> Path:
+    """A corpus with a known answer, written as folder/<split>.parquet (text, label: "neg" or "pos").
+    Each document is 2 paragraphs of 2-3 sentences of 4-8 filler words; exactly one sentence, anywhere,
+    also holds one cue word of its label. Nothing else tells the labels apart, so a model that learns has
+    found the cue (and a HAN's sentence attention should find its sentence: `cue_sentence` says which)."""
+    import random
+
+    rng = random.Random(seed)
+    filler = [f"w{i}" for i in range(300)]
+    cues = {"neg": ["awful", "dull", "poor"], "pos": ["great", "superb", "lovely"]}
+    folder.mkdir(parents=True, exist_ok=True)
+    for split, count in documents.items():
+        texts, labels, cue_sentences = [], [], []
+        for _ in range(count):
+            label = rng.choice(["neg", "pos"])
+            paragraphs = [[rng.sample(filler, rng.randint(4, 8)) for _ in range(rng.randint(2, 3))] for _ in range(2)]
+            sentences = [sentence for paragraph in paragraphs for sentence in paragraph]
+            cue = rng.randrange(len(sentences))
+            sentences[cue].insert(rng.randrange(len(sentences[cue]) + 1), rng.choice(cues[label]))
+            texts.append("\n\n".join(" ".join(" ".join(s).capitalize() + "." for s in p) for p in paragraphs))
+            labels.append(label)
+            cue_sentences.append(cue)
+        table = pa.table({"text": texts, "label": labels, "cue_sentence": cue_sentences})
+        pq.write_table(table, folder / f"{split}.parquet")
+    return folder
+
+
+@pytest.fixture(scope="session")
+def synthetic(tmp_path_factory) -> Path:
+    """synthetic_corpus with 800 training and 200 test documents: learnt in seconds, no download."""
+    return synthetic_corpus(tmp_path_factory.mktemp("synthetic"), {"train": 800, "test": 200})
+
+
+SPAWNS = {"run_entry_point", "train", "run_script", "subprocess", "optuna_sweep"}  # helpers that start an interpreter
+SERVES = {"server", "chromium", "Server"}  # what starts a server or a browser
+WHOLE_IMDB = {"imdb_dir", "imdb_data", "imdb"}  # what reads all of real IMDB (small_imdb reads 1,400 reviews once)
+
+
+def _names(code) -> set[str]:
+    """The global names a function's code reads, its nested functions' included."""
+    found = set(code.co_names)
+    for constant in code.co_consts:
+        if hasattr(constant, "co_names"):
+            found |= _names(constant)
+    return found
+
+
+def pytest_collection_modifyitems(items):
+    """Tiers (Makefile): a test is `server` if it or a fixture it uses starts a server or a browser, `entry`
+    if one starts an interpreter (an entry point, a script, a training run's CLI), `imdb` if it reads all of
+    real IMDB itself; make test-fast leaves these out, and `slow`."""
+    for item in items:
+        if not hasattr(item, "function"):
+            continue
+        functions = [item.function] + [d.func for defs in item._fixtureinfo.name2fixturedefs.values() for d in defs]
+        names = set().union(*(_names(f.__code__) for f in functions if hasattr(f, "__code__")))
+        arguments = set(inspect.signature(item.function).parameters)
+        if SERVES & (names | set(item.fixturenames)):
+            item.add_marker(pytest.mark.server)
+        if SPAWNS & names:
+            item.add_marker(pytest.mark.entry)
+        if WHOLE_IMDB & (arguments | (names - {"imdb_dir"})):
+            item.add_marker(pytest.mark.imdb)

@@ -19,6 +19,7 @@ def run_script(*arguments, env=None) -> subprocess.CompletedProcess:
     return result
 
 
+@pytest.mark.slow
 def test_benchmark_writes_its_json(small_imdb, tmp_path):
     out = tmp_path / "bench.json"
     # all 1,000 reviews: debug=fast keeps 5% of a training split, too few batches for the profile's 10 steps
@@ -54,6 +55,7 @@ def test_benchmark_writes_its_json(small_imdb, tmp_path):
     assert bench["machine"]["torch"] == torch.__version__
 
 
+@pytest.mark.slow
 def test_time_to_accuracy_reports_the_whole_run(small_imdb, tmp_path):
     out = tmp_path / "tta.json"
     result = run_script("scripts/time_to_accuracy.py", "debug=fast", f"data.path={small_imdb}", "--out", str(out))
@@ -73,6 +75,7 @@ def test_every_run_of_a_reproduce_list_composes(name, tmp_path):
             assert cfg.seed == seed and cfg.model._target_ == "hdc.classifier.module.DocumentClassifier"
 
 
+@pytest.mark.slow
 def test_reproduce_runs_a_list_skips_finished_runs_and_lists_what_could_not_run(small_imdb, tmp_path):
     results, runs = tmp_path / "RESULTS.md", tmp_path / "runs"
     arguments = ["scripts/reproduce.py", "smoke", "--results", str(results), "--runs-dir", str(runs)]
@@ -100,6 +103,7 @@ def test_reproduce_runs_a_list_skips_finished_runs_and_lists_what_could_not_run(
     assert kept in table and table.count("(1 of 2 seeds)") == 1 and "| pending |" in table
 
 
+@pytest.mark.slow
 def test_scaling_measures_the_named_models_and_keeps_the_others(tmp_path):
     out = tmp_path / "scaling.json"
     out.write_text(

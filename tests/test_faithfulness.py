@@ -5,6 +5,8 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 from hdc.inference.explain import FRACTIONS, METHODS, kept
 from tests.conftest import ROOT, train_in_process
 
@@ -19,6 +21,7 @@ def test_erasing_keeps_the_places_asked_and_drops_what_empties():
     assert kept(DOCUMENT, lambda p, s, w: (p, s, w) in {(0, 0, 1), (1, 0, 0)}, EMPTY) == [[[6]], [[9]]]
 
 
+@pytest.mark.slow
 def test_the_script_measures_every_ranking_for_both_answers(small_imdb, tmp_path):
     run_dir = tmp_path / "run"
     train_in_process(run_dir, f"data.path={small_imdb}", f"paths.cache_dir={tmp_path / 'cache'}", "logger=none",

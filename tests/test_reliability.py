@@ -6,7 +6,7 @@ import os
 import pytest
 import torch
 
-from hdc import checkpoint
+from hdc.classifier import checkpoint
 from hdc.classifier.checkpoint import AtomicCheckpointIO
 from hdc.classifier.module import expanded
 from hdc.data.datamodule import HFDataModule

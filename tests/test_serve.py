@@ -207,6 +207,7 @@ def test_an_unknown_attribution_is_one_line_before_serving(debug_run, tmp_path):
     assert "attribution='saliency': expected one of ['attention', 'gradient']" in result.stdout + result.stderr
 
 
+@pytest.mark.slow
 def test_the_load_script_measures_both_modes_and_memory(debug_run, tmp_path):
     out = tmp_path / "load.json"
     # --seconds only caps a level: every request is answered however slow the machine (no timing asserted)

@@ -101,15 +101,38 @@ def test_config_typo_is_a_clear_error(tmp_path):
         compose_train(tmp_path, "data.max_sentense=10")
 
 
+@pytest.mark.parametrize(
+    ("model", "floor", "attention"),
+    [("model=han", 0.95, 0.9), ("model/net=han_3level", 0.95, None), ("model=fasttext", 0.7, None),
+     ("recipe=default", 0.95, None)],
+)  # fmt: skip
+def test_learns_which_sentence_decides_in_a_synthetic_corpus(tmp_path, synthetic, model, floor, attention):
+    """The synthetic corpus's label is one cue word in one sentence of five or so: each model finds it in
+    two epochs (fastText, a bag of 25 words of which one counts, less surely), and the HAN's sentence
+    attention points at that sentence. The fast tier's version of the test below."""
+    import pyarrow.parquet as pq
+
+    cache = f"paths.cache_dir={tmp_path / 'cache'}"
+    overrides = [f"data.path={synthetic}", cache, model, "trainer.max_epochs=2", "min_optimizer_steps=null"]
+    result = train_in_process(tmp_path, *overrides, "data.batch_size=32", "logger=none", debug=None)
+    assert result["val/acc_best"] >= floor and result["test/acc"] >= floor, result
+    if attention:
+        test = pq.read_table(synthetic / "test.parquet").to_pylist()
+        predictions = hdc.load(tmp_path / "checkpoints" / "last.ckpt").predict([d["text"] for d in test])
+        weights = [[sentence.weight for sentence in p.sentences] for p in predictions]
+        found = [w.index(max(w)) == d["cue_sentence"] for w, d in zip(weights, test, strict=True)]
+        assert sum(found) / len(found) >= attention
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("model", ["model=han", "model/net=han_3level", "model=fasttext", "recipe=default"])
-def test_learns_sentiment_from_a_few_thousand_real_reviews(tmp_path, data, model):
+def test_learns_sentiment_from_a_few_thousand_real_reviews(tmp_path, imdb_data, model):
     """~4,500 IMDB training reviews, 2 epochs, caps 20 x 40, one-cycle AdamW: the HAN, the 3-level HAN
     (words, sentences, paragraphs), the fastText baseline and the default recipe (the HAN with its wide
     term) each reach 0.80 validation accuracy, with a margin to spare."""
     overrides = ["data.train_fraction=0.2", "data.max_sentences=20", "data.max_words=40", "trainer.max_epochs=2"]
     overrides += [model, "model/scheduler=onecycle", "model.optimizer.lr=0.004", "min_optimizer_steps=null"]
-    result = train_in_process(tmp_path, *data, *overrides, "test=false", debug=None)
+    result = train_in_process(tmp_path, *imdb_data, *overrides, "test=false", debug=None)
     assert result["val/acc_best"] >= 0.80, result
     # ... and the checkpoint, used as a user would, reads sentiment
     reviews = ["This movie was wonderful. I loved it.", "A dull, boring film. The worst acting I have seen."]
@@ -216,7 +239,14 @@ def test_a_run_stopped_by_steps_before_its_first_validation_ends_normally(tmp_pa
 def test_a_small_corpus_trains_at_least_the_floors_steps_validated_as_often(tmp_path, data):
     """About 225 documents, 4 batches an epoch, 2 epochs: min_optimizer_steps=24 makes it 6 epochs, validated
     after the 3rd and 6th (hdc.cli.train.scale_epochs; the default recipe sets a floor)."""
-    overrides = ["data.train_fraction=0.01", "trainer.max_epochs=2", "min_optimizer_steps=24", "test=false"]
+    overrides = [
+        "data.train_fraction=0.25",
+        "trainer.max_epochs=2",
+        "min_optimizer_steps=24",
+        "test=false",
+        "data.max_sentences=8",
+        "data.max_words=20",
+    ]
     train_in_process(tmp_path, *data, *overrides, "trainer.limit_val_batches=2", debug=None)
     header, *rows = (tmp_path / "csv" / "metrics.csv").read_text().splitlines()
     columns = header.split(",")

@@ -15,7 +15,7 @@ from hdc.data.batching import batch_of
 from hdc.data.encoded import EncodedDocuments
 from hdc.models import NetOutput
 from hdc.models.fasttext import FastText
-from hdc.models.wide import MIXES, SCALES, WideTerm, choose_mix, mix_losses, mixed
+from hdc.models.wide import MIXES, SCALES, WideTerm, _log_count_ratios, choose_mix, mix_losses, mixed
 
 
 def run(model, documents) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -98,6 +98,29 @@ def test_a_linear_bag_fitted_exactly_separates_what_it_can():
     assert logits.argmax(1).tolist() == labels
     assert wide.bag.embedding.weight[30:].abs().sum() > 0  # bigram rows too
     assert wide.bag.embedding.weight[40:50].abs().sum() == 0  # rows no document holds stay 0
+
+
+def test_naive_bayes_ratios_are_the_log_count_ratios_and_favour_the_ngrams_that_tell_labels_apart():
+    """NBSVM's ratio of an n-gram for a label: log((p / |p|1) / (q / |q|1)), p and q its document counts
+    with and without the label plus 1; for label indices and for label sets alike."""
+    bags = torch.tensor([[1.0, 0.5, 0.0], [0.0, 0.5, 0.0], [0.0, 0.0, 2.0]]).to_sparse().coalesce()
+    by_hand = torch.tensor([[2, 3, 1], [1, 1, 2]]).float()  # label 0 holds documents 0-1: counts + 1, per label
+    others = torch.tensor([[1, 1, 2], [2, 3, 1]]).float()
+    expected = torch.log(by_hand / by_hand.sum(1, keepdim=True)) - torch.log(others / others.sum(1, keepdim=True))
+    torch.testing.assert_close(_log_count_ratios(bags, torch.tensor([0, 0, 1]), 2), expected.t())
+    torch.testing.assert_close(_log_count_ratios(bags, torch.tensor([[1, 0], [1, 0], [0, 1]]), 2), expected.t())
+    # fitted with the ratios: the telling words carry the answer, the shared ones weigh less than in a plain fit
+    documents = [[[[5 + label, 20 + i % 4]]] for i in range(30) for label in range(3)]
+    labels = [label for _ in range(30) for label in range(3)]
+    encoded = EncodedDocuments.from_documents(documents, labels)
+    weights = {}
+    for naive_bayes in (False, True):
+        wide = WideTerm(vocab_size=50, num_classes=3, buckets=101, naive_bayes=naive_bayes)
+        wide.bag.set_idf(encoded.token_ids, encoded.sentence_starts, encoded.document_starts)
+        wide.fit([batch_of(documents, labels)])
+        assert wide(*batch_of(documents, labels).inputs).argmax(1).tolist() == labels
+        weights[naive_bayes] = wide.bag.embedding.weight
+    assert weights[True][20:24].abs().sum() < weights[False][20:24].abs().sum() / 2
 
 
 def test_the_wide_terms_contributions_are_its_ngrams_where_they_are_and_sum_to_its_logits():

@@ -53,11 +53,12 @@ def choose_mix(losses: torch.Tensor) -> tuple[float, float]:
 class WideTerm(nn.Module):
     """A linear bag of n-grams (fitted, not trained) and the mix of its logits with the net's."""
 
-    def __init__(self, vocab_size: int, num_classes: int, buckets: int = 1_000_000):
+    def __init__(self, vocab_size: int, num_classes: int, buckets: int = 1_000_000, naive_bayes: bool = False):
         super().__init__()
         # Fitted, never trained: no gradients (DDP would wait for them), and no optimizer state.
         self.bag = FastText(vocab_size, num_classes, embedding_dim=None, buckets=buckets).requires_grad_(False)
         self.register_buffer("mix", torch.tensor([0.5, 0.5]))
+        self.naive_bayes = naive_bayes
 
     def forward(self, *inputs: torch.Tensor) -> torch.Tensor:
         """The bag's logits, from the net's inputs."""
@@ -89,7 +90,12 @@ class WideTerm(nn.Module):
         `targets(batch)` gives what `loss` compares with (default: batch.labels). Fitting to convergence,
         not a few epochs of Adam, is what makes a linear model on TF-IDF bags as strong as the TF-IDF +
         linear SVM (results/recipe_probes.md, "The bag's features"). The bag's IDF must be set first
-        (FastText.set_idf)."""
+        (FastText.set_idf).
+
+        naive_bayes: each n-gram's weight for a label is fitted as r x v with the penalty on v, r its
+        naive-Bayes log-count ratio for that label (NBSVM's scaling, Wang & Manning 2012, one label
+        against the rest): n-grams that tell a label apart are cheap to use, the others dear. The
+        forward pass is unchanged; only the fit's prior is."""
         targets, objective = targets or (lambda batch: batch.labels), loss or F.cross_entropy
         rows, columns, values, labels, documents = [], [], [], [], 0
         for batch in batches:
@@ -104,12 +110,13 @@ class WideTerm(nn.Module):
         rows, columns, values = rows[held], columns[held], values[held]
         used, columns = torch.unique(columns, return_inverse=True)
         shape = (len(labels), len(used))
-        bags = torch.sparse_coo_tensor(torch.stack([rows, columns]), values, shape, check_invariants=True)
+        bags = torch.sparse_coo_tensor(torch.stack([rows, columns]), values, shape, check_invariants=True).coalesce()
+        classes = self.bag.bias.numel()
+        ratios = _log_count_ratios(bags, labels, classes) if self.naive_bayes else torch.ones(1, classes)
         with warnings.catch_warnings():  # "CSR support is in beta": its matrix product is what is used
             warnings.simplefilter("ignore", UserWarning)
-            bags = bags.coalesce().to_sparse_csr()
+            bags = bags.to_sparse_csr()
             transposed = bags.t().to_sparse_csr()
-        classes = self.bag.bias.numel()
         weight = torch.zeros(len(used), classes, requires_grad=True)
         bias = torch.zeros(classes, requires_grad=True)
         # History 10, as scipy's and scikit-learn's L-BFGS: each step's two-loop recursion passes over every
@@ -119,14 +126,25 @@ class WideTerm(nn.Module):
         def loss() -> torch.Tensor:
             optimizer.zero_grad()
             with torch.enable_grad():
-                logits = _SparseProduct.apply(bags, transposed, weight) + bias
+                logits = _SparseProduct.apply(bags, transposed, ratios * weight) + bias
                 value = objective(logits, labels) + (weight**2).sum() / (2 * c * len(labels))
                 value.backward()
             return value
 
         optimizer.step(loss)
-        self.bag.embedding.weight[used] = weight.detach().to(self.bag.embedding.weight)
+        self.bag.embedding.weight[used] = (ratios * weight).detach().to(self.bag.embedding.weight)
         self.bag.bias.copy_(bias.detach())
+
+
+def _log_count_ratios(bags: torch.Tensor, labels: torch.Tensor, classes: int, alpha: float = 1.0) -> torch.Tensor:
+    """[n-grams, labels]: log((p / |p|1) / (q / |q|1)), p (q) an n-gram's document count with (without) the
+    label plus alpha; `bags` a coalesced sparse [documents, n-grams], `labels` indices or label sets."""
+    present = torch.sparse_coo_tensor(bags.indices(), torch.ones_like(bags.values()), bags.shape,
+                                      is_coalesced=True, check_invariants=False)  # fmt: skip
+    hot = labels.float() if labels.dim() == 2 else F.one_hot(labels, classes).float()
+    with_label = alpha + torch.sparse.mm(present.t(), hot)
+    without = alpha + torch.sparse.mm(present.t(), 1 - hot)
+    return torch.log(with_label / with_label.sum(0)) - torch.log(without / without.sum(0))
 
 
 class _SparseProduct(torch.autograd.Function):

@@ -30,8 +30,9 @@ train: install data
 # Tiers (markers set in tests/conftest.py): make test-fast: in-process tests on small data (no interpreter,
 # server or browser started, not all of IMDB read); make test: those too (what CI runs); make test-full: also
 # the slow tests (learning real IMDB to an accuracy, the measurement scripts run end to end). Each spreads the
-# tests over one worker per core (at most 4; pytest-xdist), one torch thread each.
-PYTEST = HDC_IMDB_DIR="$(IMDB_DIR)" $(BIN)/python -m pytest -n auto --maxprocesses 4
+# tests over one worker per core (at most 4; pytest-xdist, an idle worker taking queued tests from a busy
+# one), one torch thread each.
+PYTEST = HDC_IMDB_DIR="$(IMDB_DIR)" $(BIN)/python -m pytest -n auto --maxprocesses 4 --dist worksteal
 test:
 	$(PYTEST) -m "not slow" $(ARGS)
 

@@ -89,9 +89,8 @@ class HFDataModule(L.LightningDataModule):
         for cap, value in (("max_sentences", max_sentences), ("max_words", max_words)):
             if value != "auto" and not (isinstance(value, int) and value > 0):
                 raise DataError(f"data.{cap}={value!r}: a positive number, or auto (keep 99% of the training words)")
-        self.save_hyperparameters(
-            logger=False
-        )  # Lightning keeps them in checkpoints: hdc.classifier.checkpoint.data_settings
+        # Lightning keeps them in checkpoints: hdc.classifier.checkpoint.data_settings
+        self.save_hyperparameters(logger=False)
         self.splits = None
         self.encoder: DocumentEncoder | None = None
         self.label_names: list[str] = []

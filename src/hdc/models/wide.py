@@ -112,7 +112,7 @@ class WideTerm(nn.Module):
         shape = (len(labels), len(used))
         bags = torch.sparse_coo_tensor(torch.stack([rows, columns]), values, shape, check_invariants=True).coalesce()
         classes = self.bag.bias.numel()
-        ratios = _log_count_ratios(bags, labels, classes) if self.naive_bayes else torch.ones(1, classes)
+        ratios = _log_count_ratios(bags, labels, classes) if self.naive_bayes else None
         with warnings.catch_warnings():  # "CSR support is in beta": its matrix product is what is used
             warnings.simplefilter("ignore", UserWarning)
             bags = bags.to_sparse_csr()
@@ -126,14 +126,19 @@ class WideTerm(nn.Module):
         def loss() -> torch.Tensor:
             optimizer.zero_grad()
             with torch.enable_grad():
-                logits = _SparseProduct.apply(bags, transposed, ratios * weight) + bias
+                logits = _SparseProduct.apply(bags, transposed, _scaled(weight, ratios)) + bias
                 value = objective(logits, labels) + (weight**2).sum() / (2 * c * len(labels))
                 value.backward()
             return value
 
         optimizer.step(loss)
-        self.bag.embedding.weight[used] = (ratios * weight).detach().to(self.bag.embedding.weight)
+        self.bag.embedding.weight[used] = _scaled(weight, ratios).detach().to(self.bag.embedding.weight)
         self.bag.bias.copy_(bias.detach())
+
+
+def _scaled(weight: torch.Tensor, ratios: torch.Tensor | None) -> torch.Tensor:
+    """The bag's weights from the fitted ones: ratios x weight under the naive-Bayes prior, else as they are."""
+    return weight if ratios is None else ratios * weight
 
 
 def _log_count_ratios(bags: torch.Tensor, labels: torch.Tensor, classes: int, alpha: float = 1.0) -> torch.Tensor:

@@ -36,6 +36,26 @@ def test_train_py_initialises_the_embedding_from_cached_vectors(tmp_path, data, 
     assert list(cache.glob("vectors/*.npz"))
 
 
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ([], "training words teach word2vec noise (it pays from vectors.min_words=2,000,000, or with data.unlabelled)"),
+        (["vectors.min_words=1"], "Embedding started from word vectors (skipgram trained here)"),
+        (["vectors.min_words=1", "model=fasttext"], "vectors=auto: none trained, fastText keeps its own start"),
+    ],
+)
+def test_vectors_auto_trains_them_only_on_enough_words_and_never_for_fasttext(
+    tmp_path, data, overrides, message, caplog
+):
+    """The default, vectors=auto: word2vec where the training split holds vectors.min_words words (or
+    data.unlabelled gives more text), the embedding's own start below that and for fastText's bag (a smoke
+    run sets vectors=none: vectors=auto puts the default back)."""
+    with caplog.at_level(logging.INFO, logger="hdc.training.build"):
+        train_in_process(tmp_path / "run", *data, "vectors=auto", *overrides, "test=false")
+    assert message in caplog.text
+    assert ("Embedding started" in caplog.text) == message.startswith("Embedding")
+
+
 def reviews_folder(tmp_path) -> Path:
     """A dataset with train, test and an unlabelled split, in the hub's file names."""
     reviews = {

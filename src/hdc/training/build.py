@@ -53,16 +53,34 @@ def build_model(cfg: DictConfig, datamodule: HFDataModule, fit: bool = True) -> 
         if isinstance(error.__cause__, ValueError):
             raise HdcError(f"model: {error.__cause__}") from None
         raise
-    vectors = cfg.get("vectors") or {}
-    if vectors.get("train") or vectors.get("path"):  # word vectors to start the embedding from
-        embedding = model.net.embedding.weight
-        table, found = datamodule.word_vectors(embedding.size(1), cfg.seed, **vectors)
-        embedding.data[found] = torch.from_numpy(table[found])
-        source = vectors.path or f"{vectors.train} trained here"
-        log.info(f"Embedding started from word vectors ({source}) for {found.sum()} of {len(found)} words")
     if fit:
+        start_from_word_vectors(model, datamodule, dict(cfg.get("vectors") or {}), cfg.seed)
         fit_to_training_split(model, datamodule)
     return model
+
+
+def start_from_word_vectors(model: DocumentClassifier, datamodule: HFDataModule, vectors: dict, seed: int) -> None:
+    """The embedding's start: the vectors of vectors.path, or word2vec (vectors.train) on the training
+    split and data.unlabelled's text. vectors=auto (min_words set) trains them where they pay: on
+    millions of training words, or when data.unlabelled brings more text; never for fastText's bag."""
+    min_words = vectors.pop("min_words", None)
+    if min_words is not None and vectors.get("path"):  # auto, and a file of vectors given: the file
+        vectors["train"] = None
+    if not (vectors.get("train") or vectors.get("path")):
+        return
+    if min_words is not None and not vectors.get("path"):
+        words = len(datamodule.encoded("train").token_ids)
+        if isinstance(model.net, FastText) or (words < min_words and datamodule.hparams.unlabelled is None):
+            reason = "fastText keeps its own start" if isinstance(model.net, FastText) else (
+                f"{words:,} training words teach word2vec noise (it pays from vectors.min_words={min_words:,}, or "
+                f"with data.unlabelled)")  # fmt: skip
+            log.info(f"vectors=auto: none trained, {reason}; vectors=skipgram trains them anyway")
+            return
+    embedding = model.net.embedding.weight
+    table, found = datamodule.word_vectors(embedding.size(1), seed, **vectors)
+    embedding.data[found] = torch.from_numpy(table[found])
+    source = vectors["path"] or f"{vectors['train']} trained here"
+    log.info(f"Embedding started from word vectors ({source}) for {found.sum()} of {len(found)} words")
 
 
 def fit_embedding_to_vectors(cfg: DictConfig) -> None:

@@ -224,6 +224,15 @@ def test_validation_chooses_the_mix_and_scores_the_epoch_with_it(net, bag, chose
     assert model(BATCH).logits.argmax(1).tolist() == LABELS.tolist()
 
 
+def test_a_test_run_reports_the_mix_it_answered_with():
+    """test/mix_net is the tested weights' mix (a checkpoint's, chosen at its epoch); val/mix_net in a
+    run's metrics.json is the last validation's, which differs when an earlier epoch was best."""
+    model = given_model(torch.zeros(4, 3), torch.zeros(4, 3))
+    model.wide.mix.copy_(torch.tensor([0.3, 0.7]))
+    [logged] = L.Trainer(**TRAINER).test(model, loader(1))
+    assert logged["test/mix_net"] == pytest.approx(0.3)
+
+
 def test_a_fitted_wide_term_is_not_read_in_training():
     """It is not trained, and it knows its training documents by heart: training reads the net alone
     (train/acc is the net's), validation both parts."""

@@ -63,7 +63,7 @@ def test_a_list_label_column_trains_a_multi_label_model_that_follows_micro_f1(ru
     run_dir, _, metrics = run
     assert metrics["test/f1_micro"] >= 0.95 and metrics["test/subset_acc"] >= 0.9  # the topics' sentences tell
     for name in ("val/f1_micro_best", "test/f1_macro", "test/precision_micro", "test/recall_micro", "val/threshold",
-                 "test/f1_micro_net", "test/f1_micro_wide", "val/mix_net"):  # fmt: skip
+                 "test/f1_micro_net", "test/f1_micro_wide", "val/mix_net", "test/mix_net"):  # fmt: skip
         assert name in metrics, name
     checkpoint = torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=True)  # the callbacks' state too
     assert checkpoint["hyper_parameters"]["multi_label"] is True

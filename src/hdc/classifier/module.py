@@ -142,6 +142,8 @@ class DocumentClassifier(L.LightningModule):
         self.log(f"val/{metric}_best", self.val_best, prog_bar=True)
 
     def on_test_epoch_end(self) -> None:
+        if self.wide is not None:  # the tested weights' own mix: the best epoch's, not the last validation's
+            self.log("test/mix_net", self.wide.mix[0])
         self._score("test")
 
     def _score(self, stage: str) -> None:

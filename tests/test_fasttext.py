@@ -25,9 +25,9 @@ def run(model, documents) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     return out.logits, out.word_weights, out.sentence_weights
 
 
-def model() -> FastText:
+def model(ngrams: int = 2) -> FastText:
     torch.manual_seed(0)
-    net = FastText(vocab_size=50, num_classes=3, embedding_dim=8, buckets=101).eval()
+    net = FastText(vocab_size=50, num_classes=3, embedding_dim=8, buckets=101, ngrams=ngrams).eval()
     torch.nn.init.normal_(net.embedding.weight)  # as after training: every row its own (it starts at zero)
     return net
 
@@ -59,17 +59,20 @@ def test_bigram_rows_stay_in_their_buckets_and_gradients_reach_them():
     assert ((rows >= 50) & (rows < 151)).all()
 
 
-def test_rows_are_weighed_by_their_idf_in_training_documents_and_bags_normalised():
-    net = model()
+@pytest.mark.parametrize("ngrams", [2, 3])
+def test_rows_are_weighed_by_their_idf_in_training_documents_and_bags_normalised(ngrams):
+    net = model(ngrams)
     training = DOCUMENTS + DOCUMENTS[:2]  # the third document's n-grams are held by 1 document, the rest by 2
     encoded = EncodedDocuments.from_documents(training, [0] * len(training))
     net.set_idf(encoded.token_ids, encoded.sentence_starts, encoded.document_starts)
-    documents_holding = Counter()  # counted by hand: words, and bigrams within sentences
+    documents_holding = Counter()  # counted by hand: words, and bigrams (trigrams) within sentences
     for document in training:
         sentences = [sentence for paragraph in document for sentence in paragraph]
         rows = {w for s in sentences for w in s} | {
             int(net.bigrams(a, b)) for s in sentences for a, b in zip(s, s[1:], strict=False)
         }
+        if ngrams == 3:
+            rows |= {int(net.trigrams(*t)) for s in sentences for t in zip(s, s[1:], s[2:], strict=False)}
         documents_holding.update(rows)
     expected = torch.zeros(151, dtype=torch.float64)  # rows held by fewer than 2 documents weigh nothing
     for row, count in documents_holding.items():
@@ -82,8 +85,9 @@ def test_rows_are_weighed_by_their_idf_in_training_documents_and_bags_normalised
         torch.testing.assert_close(run(net, [document])[0], net.classifier(net.embedding.weight[11:12]))
     both = (net.embedding.weight[5] * net.idf[5] + net.embedding.weight[11] * net.idf[11]) / net.idf[[5, 11]].norm()
     torch.testing.assert_close(run(net, [[[[5, 11]]]])[0], net.classifier(both[None]))
-    # a bag of n-grams training never held twice: the zero vector, not a division by zero
-    torch.testing.assert_close(run(net, [[[[12, 13]]]])[0], net.classifier(torch.zeros(1, 8)))
+    # a bag of n-grams training never held twice: the zero vector, not a division by zero (16 17: its
+    # bigram hashes to a row no trigram shares, in either setting)
+    torch.testing.assert_close(run(net, [[[[16, 17]]]])[0], net.classifier(torch.zeros(1, 8)))
 
 
 def test_a_linear_bag_fitted_exactly_separates_what_it_can():
@@ -123,11 +127,12 @@ def test_naive_bayes_ratios_are_the_log_count_ratios_and_favour_the_ngrams_that_
     assert weights[True][20:24].abs().sum() < weights[False][20:24].abs().sum() / 2
 
 
-def test_the_wide_terms_contributions_are_its_ngrams_where_they_are_and_sum_to_its_logits():
+@pytest.mark.parametrize("ngrams", [2, 3])
+def test_the_wide_terms_contributions_are_its_ngrams_where_they_are_and_sum_to_its_logits(ngrams):
     """What explains the n-gram model's answer: each occurrence's span holds the n-gram whose row it
     read, and a document's contributions plus the bias are its logits."""
     torch.manual_seed(0)
-    wide = WideTerm(vocab_size=50, num_classes=3, buckets=101)
+    wide = WideTerm(vocab_size=50, num_classes=3, buckets=101, ngrams=ngrams)
     torch.nn.init.normal_(wide.bag.embedding.weight)
     torch.nn.init.normal_(wide.bag.bias)
     encoded = EncodedDocuments.from_documents(DOCUMENTS * 2, [0] * 6)
@@ -135,9 +140,10 @@ def test_the_wide_terms_contributions_are_its_ngrams_where_they_are_and_sum_to_i
     batch = batch_of(DOCUMENTS, [0] * 3)
     ids, owners, _, spans = wide.bag.terms(*batch.inputs[:3], spans=True)
     row, start, size = spans.unbind(1)
-    words = batch.word_ids[row, start]
-    pairs = wide.bag.bigrams(words, batch.word_ids[row, (start + 1).clamp(max=batch.word_ids.size(1) - 1)])
-    assert torch.equal(torch.where(size == 1, words, pairs), ids) and set(size.tolist()) == {1, 2}
+    words = [batch.word_ids[row, (start + i).clamp(max=batch.word_ids.size(1) - 1)] for i in range(3)]
+    pairs, triples = wide.bag.bigrams(*words[:2]), wide.bag.trigrams(*words)
+    assert torch.equal(torch.where(size == 1, words[0], torch.where(size == 2, pairs, triples)), ids)
+    assert set(size.tolist()) == set(range(1, ngrams + 1))
     sentence_document = torch.repeat_interleave(torch.arange(3), batch.sentence_counts)
     assert torch.equal(sentence_document[row], owners)  # in its own document's sentences
     logits, (owners, _, contributions) = wide.explained(*batch.inputs)

@@ -33,13 +33,16 @@ class FastText(nn.Module):
         embedding_dim: int | str | None = "auto",
         buckets: int = 2_000_000,
         dropout: float = 0.0,
+        ngrams: int = 2,
     ):
         super().__init__()
         if embedding_dim == "auto":  # fastText's widths: 10 for its two-class sentiment models, 50 for its tags
             embedding_dim = 10 if num_classes <= 2 else 50  # 10 numbers cannot tell 20 labels apart
         elif isinstance(embedding_dim, str):
             raise ValueError(f"embedding_dim={embedding_dim!r}: a number, auto, or null (a linear model)")
-        self.vocab_size, self.buckets = vocab_size, buckets
+        if ngrams not in (2, 3):
+            raise ValueError(f"ngrams={ngrams}: 2 (words and bigrams) or 3 (and trigrams)")
+        self.vocab_size, self.buckets, self.ngrams = vocab_size, buckets, ngrams
         # One table: word ids first, then the bigram buckets. Sparse-friendly sizes as in fastText.
         # embedding_dim null: each row holds the classes' scores, a linear model on the bag, as the SVM's
         # (no rank below the number of classes); else fastText's pair: rows this wide, then a linear layer.
@@ -63,6 +66,12 @@ class FastText(nn.Module):
         """Rows of the bigrams (left, right) in the table (tensors or numpy arrays): a fixed hash into the buckets."""
         return self.vocab_size + (left * 116_049_371 + right) % self.buckets
 
+    def trigrams(self, first, second, third):
+        """Rows of the trigrams: a second fixed hash into the same buckets (reduced at each step: no overflow)."""
+        return (
+            self.vocab_size + (((first * 94_418_953 + second) % self.buckets) * 50_331_653 + third + 7) % self.buckets
+        )
+
     def set_idf(self, token_ids: np.ndarray, sentence_starts: np.ndarray, document_starts: np.ndarray) -> None:
         """Weigh each row by log((1 + documents) / (1 + documents holding it)) + 1 (scikit-learn's smooth
         IDF), counted on the training split's flat arrays (hdc.data.encoded.EncodedDocuments); 0 for a
@@ -77,8 +86,13 @@ class FastText(nn.Module):
             sentence_begins = np.zeros(len(ids), dtype=bool)
             sentence_begins[sentences[:-1] - sentences[0]] = True
             pairs = ~sentence_begins[1:]  # a bigram ends at every word that does not begin a sentence
-            owners = np.concatenate([document, document[1:][pairs]])
-            found = np.concatenate([ids, self.bigrams(ids[:-1][pairs], ids[1:][pairs])])
+            owners = [document, document[1:][pairs]]
+            found = [ids, self.bigrams(ids[:-1][pairs], ids[1:][pairs])]
+            if self.ngrams == 3:  # a trigram: its second and third words begin no sentence
+                triples = pairs[:-1] & pairs[1:]
+                owners.append(document[2:][triples])
+                found.append(self.trigrams(ids[:-2][triples], ids[1:-1][triples], ids[2:][triples]))
+            owners, found = np.concatenate(owners), np.concatenate(found)
             frequencies += np.bincount(np.unique(owners * rows + found) % rows, minlength=rows)
         documents = len(document_starts) - 1
         idf = np.log((1 + documents) / (1 + frequencies)) + 1
@@ -101,9 +115,14 @@ class FastText(nn.Module):
         `spans`, also where each occurrence is: (sentence, first word, words) [occurrences, 3]."""
         words, sentence_document = self._layout(word_ids, word_counts, sentence_counts)
         pairs = words[:, 1:]  # a bigram ends at every word after a sentence's first
-        ids = torch.cat([word_ids[words], self.bigrams(word_ids[:, :-1][pairs], word_ids[:, 1:][pairs])])
-        owners = torch.cat([torch.repeat_interleave(sentence_document, word_counts),
-                            torch.repeat_interleave(sentence_document, (word_counts - 1).clamp(min=0))])  # fmt: skip
+        starts = [words, pairs]  # where each kind of term starts: [sentences, positions]
+        ids = [word_ids[words], self.bigrams(word_ids[:, :-1][pairs], word_ids[:, 1:][pairs])]
+        if self.ngrams == 3:
+            starts.append(triples := words[:, 2:])
+            ids.append(self.trigrams(word_ids[:, :-2][triples], word_ids[:, 1:-1][triples], word_ids[:, 2:][triples]))
+        ids = torch.cat(ids)
+        owners = torch.cat([torch.repeat_interleave(sentence_document, (word_counts - n).clamp(min=0))
+                            for n in range(len(starts))])  # fmt: skip
         order = torch.argsort(owners, stable=True)  # EmbeddingBag reads each bag's rows contiguously
         ids, owners = ids[order], owners[order]
         weights = self.idf[ids]
@@ -116,8 +135,8 @@ class FastText(nn.Module):
         norms = norms.sqrt().clamp(min=1e-12)  # a bag of unknown n-grams only: all weights 0, the vector 0
         if not spans:
             return ids, owners, weights / norms[owners]
-        places = torch.cat([words.nonzero(), pairs.nonzero()])  # (sentence, first word), in the order of ids
-        sizes = torch.cat([places.new_ones(int(words.sum())), places.new_full((int(pairs.sum()),), 2)])
+        places = torch.cat([start.nonzero() for start in starts])  # (sentence, first word), in the order of ids
+        sizes = torch.cat([places.new_full((int(start.sum()),), n + 1) for n, start in enumerate(starts)])
         return ids, owners, weights / norms[owners], torch.cat([places, sizes[:, None]], 1)[order]
 
     def forward(

@@ -53,10 +53,13 @@ def choose_mix(losses: torch.Tensor) -> tuple[float, float]:
 class WideTerm(nn.Module):
     """A linear bag of n-grams (fitted, not trained) and the mix of its logits with the net's."""
 
-    def __init__(self, vocab_size: int, num_classes: int, buckets: int = 1_000_000, naive_bayes: bool = False):
+    def __init__(
+        self, vocab_size: int, num_classes: int, buckets: int = 1_000_000, naive_bayes: bool = False, ngrams: int = 2
+    ):
         super().__init__()
         # Fitted, never trained: no gradients (DDP would wait for them), and no optimizer state.
-        self.bag = FastText(vocab_size, num_classes, embedding_dim=None, buckets=buckets).requires_grad_(False)
+        self.bag = FastText(vocab_size, num_classes, embedding_dim=None, buckets=buckets, ngrams=ngrams)
+        self.bag.requires_grad_(False)
         self.register_buffer("mix", torch.tensor([0.5, 0.5]))
         self.naive_bayes = naive_bayes
 

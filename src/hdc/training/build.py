@@ -38,7 +38,8 @@ def build_data(cfg: DictConfig) -> HFDataModule:
 
 def build_model(cfg: DictConfig, datamodule: HFDataModule, fit: bool = True) -> DocumentClassifier:
     """The classifier for `datamodule`'s vocabulary and labels; with `fit` (not for a resumed run, whose
-    checkpoint holds them) started on the training split (fit_to_training_split)."""
+    checkpoint holds them) started on the training split: word vectors (start_from_word_vectors), then
+    fit_to_training_split."""
     fit_embedding_to_vectors(cfg)
     try:
         model = instantiate(

@@ -1,5 +1,6 @@
 import itertools
 import logging
+import shutil
 from types import SimpleNamespace
 
 import numpy as np
@@ -180,6 +181,23 @@ def test_tokenizer_is_cached(imdb_dir, tmp_path, monkeypatch):
     assert first.encoder.tokenizer.get_vocab() == second.encoder.tokenizer.get_vocab()
     with pytest.raises(pytest.fail.Exception):
         imdb(imdb_dir, tmp_path, train_fraction=0.05, min_frequency=3)  # other settings: a new tokenizer
+
+
+def test_a_moved_project_keeps_its_caches(tmp_path, monkeypatch):
+    """The same files (names, sizes, times) in another folder: the tokenizer and splits come from the cache."""
+    first = tmp_path / "project" / "data"
+    first.mkdir(parents=True)
+    (first / "reviews.csv").write_text("text,label\nGreat fun.,1\nDull.,0\n" * 20)
+    moved = tmp_path / "moved" / "data"
+    shutil.copytree(first, moved)  # copy2: times kept, as a move or a checkout of the same files keeps them
+    module = HFDataModule("reviews.csv", str(first), str(tmp_path / "cache"), min_frequency=1)
+    module.setup()
+    module.encoded("train")
+    monkeypatch.setattr(datamodule_module, "train_tokenizer", lambda *a, **k: pytest.fail("retrained"))
+    monkeypatch.setattr(datamodule_module, "encode_chunks", lambda *a, **k: pytest.fail("encoded again"))
+    again = HFDataModule("reviews.csv", str(moved), str(tmp_path / "cache"), min_frequency=1)
+    again.setup()
+    assert np.array_equal(again.encoded("train").token_ids, module.encoded("train").token_ids)
 
 
 def csv_reviews(tmp_path, rows: str, **settings) -> HFDataModule:

@@ -27,12 +27,14 @@ def find_local(path: str, data_dir: str | Path) -> Path | None:
 
 
 def local_fingerprint(path: str, data_dir: str | Path) -> list[tuple[str, int, int]]:
-    """Names, sizes and modification times of a local copy's files: they change when its data does."""
+    """Names, sizes and modification times of a local copy's files: they change when its data does.
+    Names within the copy, not where it lies: a project moved or checked out again keeps its caches."""
     local = find_local(path, data_dir)
     if local is None:
         return []
     files = [local] if local.is_file() else sorted(f for f in local.rglob("*") if f.is_file())
-    return [(str(f), f.stat().st_size, f.stat().st_mtime_ns) for f in files]
+    return [(str(f.relative_to(local)) if f != local else f.name, f.stat().st_size, f.stat().st_mtime_ns)
+            for f in files]  # fmt: skip
 
 
 def load_streaming(path: str, data_dir: str | Path, name: str | None = None):

@@ -227,6 +227,15 @@ def test_a_folder_with_string_labels_and_no_names_trains_and_its_checkpoint_name
     assert result["test/documents"] == 400
 
 
+def test_an_experiments_wide_term_options_leave_a_model_without_one_alone(tmp_path, data, caplog):
+    """python train.py experiment=imdb model=fasttext: the experiment's model.wide.naive_bayes lands on a
+    model with no wide term (model.wide=null); it trains, and the log says the options were not used."""
+    with caplog.at_level(logging.INFO, logger="hdc.training.build"):
+        metrics = train_in_process(tmp_path, "experiment=imdb", *data, "data.unlabelled=null", "model=fasttext")
+    assert "model.wide: {'naive_bayes': True} are options of a wide term, and this model has none" in caplog.text
+    assert "test/acc" in metrics and "test/acc_wide" not in metrics
+
+
 def test_a_run_stopped_by_steps_before_its_first_validation_ends_normally(tmp_path, data):
     """python train.py experiment=imdb +trainer.max_steps=N, a quick look: early stopping waits for a
     validation instead of failing on the missing val/acc; the run keeps its checkpoint and metrics."""

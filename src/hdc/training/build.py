@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from hydra.errors import InstantiationException
 from hydra.utils import instantiate
-from omegaconf import DictConfig, open_dict
+from omegaconf import DictConfig, OmegaConf, open_dict
 
 from hdc.classifier.module import DocumentClassifier
 from hdc.classifier.task import Task
@@ -41,6 +41,11 @@ def build_model(cfg: DictConfig, datamodule: HFDataModule, fit: bool = True) -> 
     checkpoint holds them) started on the training split: word vectors (start_from_word_vectors), then
     fit_to_training_split."""
     fit_embedding_to_vectors(cfg)
+    wide = cfg.model.get("wide")
+    if wide is not None and "_target_" not in wide:  # e.g. experiment=imdb's wide-term options, model=fasttext
+        log.info(f"model.wide: {OmegaConf.to_container(wide)} are options of a wide term, and this model has none "
+                 f"(model.wide=null): not used")  # fmt: skip
+        cfg.model.wide = None
     try:
         model = instantiate(
             cfg.model,

@@ -41,6 +41,7 @@ def test_train_py_initialises_the_embedding_from_cached_vectors(tmp_path, data, 
     [
         ([], "training words teach word2vec noise (it pays from vectors.min_words=2,000,000, or with data.unlabelled)"),
         (["vectors.min_words=1"], "Embedding started from word vectors (skipgram trained here)"),
+        (["data.unlabelled={more}"], "Embedding started from word vectors (skipgram trained here)"),
         (["vectors.min_words=1", "model=fasttext"], "vectors=auto: none trained, fastText keeps its own start"),
     ],
 )
@@ -50,6 +51,9 @@ def test_vectors_auto_trains_them_only_on_enough_words_and_never_for_fasttext(
     """The default, vectors=auto: word2vec where the training split holds vectors.min_words words (or
     data.unlabelled gives more text), the embedding's own start below that and for fastText's bag (a smoke
     run sets vectors=none: vectors=auto puts the default back)."""
+    more = tmp_path / "more.parquet"  # text without labels: a reason to train vectors on a small corpus
+    pq.write_table(pa.table({"text": ["A quiet film. A loud film."] * 50}), more)
+    overrides = [override.format(more=more) for override in overrides]
     with caplog.at_level(logging.INFO, logger="hdc.training.build"):
         train_in_process(tmp_path / "run", *data, "vectors=auto", *overrides, "test=false")
     assert message in caplog.text

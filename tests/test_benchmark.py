@@ -117,3 +117,11 @@ def test_scaling_measures_the_named_models_and_keeps_the_others(tmp_path):
     ]
     assert all(r["seconds"] > 0 and r["peak_rss_mb"] > 100 for r in records[:4])
     assert out.with_suffix(".png").stat().st_size > 10_000
+
+
+def test_wide_alone_scores_each_setting_on_validation(data):
+    """scripts/wide_alone.py: one line per setting, the wide term's validation score as training logs it."""
+    result = run_script("scripts/wide_alone.py", *data, "--", "", "model.wide.ngrams=3")
+    lines = [line for line in result.stdout.splitlines() if "val/acc_wide" in line]
+    assert [line.split(":")[0] for line in lines] == ["as composed", "model.wide.ngrams=3"]
+    assert all(50 < float(line.split()[-4].rstrip(",")) <= 100 for line in lines)  # better than chance on reviews

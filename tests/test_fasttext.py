@@ -13,9 +13,11 @@ from torch.utils.data import DataLoader
 from hdc.classifier.module import DocumentClassifier
 from hdc.data.batching import batch_of
 from hdc.data.encoded import EncodedDocuments
+from hdc.errors import HdcError
 from hdc.models import NetOutput
 from hdc.models.fasttext import FastText
 from hdc.models.wide import MIXES, SCALES, WideTerm, _log_count_ratios, choose_mix, mix_losses, mixed
+from tests.conftest import train_in_process
 
 
 def run(model, documents) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -269,3 +271,9 @@ def test_the_bag_is_as_wide_as_its_labels_need():
     assert FastText(50, 20, embedding_dim=None, buckets=11).embedding.weight.shape == (61, 20)
     with pytest.raises(ValueError, match="embedding_dim='wide': a number, auto, or null"):
         FastText(50, 2, embedding_dim="wide", buckets=11)
+
+
+@pytest.mark.parametrize("net", ["recipe=default model.wide.ngrams=4", "model=fasttext model.net.ngrams=1"])
+def test_ngrams_other_than_2_or_3_are_one_line(tmp_path, data, net):
+    with pytest.raises(HdcError, match=r"model: ngrams=\d: 2 \(words and bigrams\) or 3 \(and trigrams\)"):
+        train_in_process(tmp_path, *data, *net.split())

@@ -12,7 +12,7 @@ import pytest
 from hdc.data.datamodule import HFDataModule
 from hdc.data.encoded import EncodedDocuments
 from hdc.data.vectors import file_vectors, trained_vectors
-from hdc.errors import DataError
+from hdc.errors import DataError, HdcError
 from tests.conftest import train_in_process
 
 DOCUMENTS = [[[[2, 3, 4], [5, 2]]], [[[3, 4, 6, 2]]]] * 20  # paragraphs of sentences of word ids
@@ -157,3 +157,9 @@ def test_train_py_reads_a_vectors_file_and_takes_its_dimension(tmp_path, data, c
     assert f"Embedding started from word vectors ({vectors}) for 3 of" in caplog.text
     with pytest.raises(DataError, match="vectors.train=skipgram and vectors.path=.*: choose one"):
         train_in_process(tmp_path / "both", *data, "vectors=skipgram", f"vectors.path={vectors}", "test=false")
+
+
+@pytest.mark.parametrize("value", ["-1", "many"])
+def test_a_bad_vectors_min_words_is_one_line(tmp_path, data, value):
+    with pytest.raises(HdcError, match=r"vectors.min_words=.*: a number of training words \(0 or more\), or null"):
+        train_in_process(tmp_path, *data, "vectors=auto", f"vectors.min_words={value}")

@@ -70,23 +70,30 @@ def start_from_word_vectors(model: DocumentClassifier, datamodule: HFDataModule,
     split and data.unlabelled's text. vectors=auto (min_words set) trains them where they pay: on
     millions of training words, or when data.unlabelled brings more text; never for fastText's bag."""
     min_words = vectors.pop("min_words", None)
+    if min_words is not None and not (isinstance(min_words, int) and min_words >= 0):
+        raise HdcError(f"vectors.min_words={min_words!r}: a number of training words (0 or more), or null")
     if min_words is not None and vectors.get("path"):  # auto, and a file of vectors given: the file
         vectors["train"] = None
     if not (vectors.get("train") or vectors.get("path")):
         return
-    if min_words is not None and not vectors.get("path"):
-        words = len(datamodule.encoded("train").token_ids)
-        if isinstance(model.net, FastText) or (words < min_words and datamodule.hparams.unlabelled is None):
-            reason = "fastText keeps its own start" if isinstance(model.net, FastText) else (
-                f"{words:,} training words teach word2vec noise (it pays from vectors.min_words={min_words:,}, or "
-                f"with data.unlabelled)")  # fmt: skip
-            log.info(f"vectors=auto: none trained, {reason}; vectors=skipgram trains them anyway")
-            return
+    if min_words is not None and vectors.get("train") and (reason := _auto_trains_none(model, datamodule, min_words)):
+        log.info(f"vectors=auto: none trained, {reason}; vectors=skipgram trains them anyway")
+        return
     embedding = model.net.embedding.weight
     table, found = datamodule.word_vectors(embedding.size(1), seed, **vectors)
     embedding.data[found] = torch.from_numpy(table[found])
     source = vectors["path"] or f"{vectors['train']} trained here"
     log.info(f"Embedding started from word vectors ({source}) for {found.sum()} of {len(found)} words")
+
+
+def _auto_trains_none(model: DocumentClassifier, datamodule: HFDataModule, min_words: int) -> str | None:
+    """Why vectors=auto trains no vectors for this model and data, if it does not."""
+    if isinstance(model.net, FastText):
+        return "fastText keeps its own start"
+    if datamodule.hparams.unlabelled is None and (words := len(datamodule.encoded("train").token_ids)) < min_words:
+        return (f"{words:,} training words teach word2vec noise (it pays from vectors.min_words={min_words:,}, or "
+                "with data.unlabelled)")  # fmt: skip
+    return None
 
 
 def fit_embedding_to_vectors(cfg: DictConfig) -> None:

@@ -159,7 +159,7 @@ def test_train_py_reads_a_vectors_file_and_takes_its_dimension(tmp_path, data, c
         train_in_process(tmp_path / "both", *data, "vectors=skipgram", f"vectors.path={vectors}", "test=false")
 
 
-@pytest.mark.parametrize("value", ["-1", "many"])
+@pytest.mark.parametrize("value", ["-1", "many", "true"])
 def test_a_bad_vectors_min_words_is_one_line(tmp_path, data, value):
     with pytest.raises(HdcError, match=r"vectors.min_words=.*: a number of training words \(0 or more\), or null"):
         train_in_process(tmp_path, *data, "vectors=auto", f"vectors.min_words={value}")

@@ -70,7 +70,7 @@ def start_from_word_vectors(model: DocumentClassifier, datamodule: HFDataModule,
     split and data.unlabelled's text. vectors=auto (min_words set) trains them where they pay: on
     millions of training words, or when data.unlabelled brings more text; never for fastText's bag."""
     min_words = vectors.pop("min_words", None)
-    if min_words is not None and not (isinstance(min_words, int) and min_words >= 0):
+    if min_words is not None and not (type(min_words) is int and min_words >= 0):  # not a bool either
         raise HdcError(f"vectors.min_words={min_words!r}: a number of training words (0 or more), or null")
     if min_words is not None and vectors.get("path"):  # auto, and a file of vectors given: the file
         vectors["train"] = None
